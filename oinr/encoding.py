@@ -1,0 +1,120 @@
+"""Positional-encoding grids: the input *function* that an O-INR operator maps to a signal.
+
+For a grid of shape ``(n_0, ..., n_{d-1})`` in tensor order ((H, W) for images, (D, H, W) for
+volumes) every axis is sampled at ``x = linspace(-1, 1, n)`` (both ends included, so a grid of any
+size covers the same domain [-1, 1]^d). With ``L`` octaves the encoding has ``2 * L * d`` channels,
+laid out axis-major, then octave, then sin/cos:
+
+    channel  a * 2L + 2l     = sin(2^l * pi * x_a)
+    channel  a * 2L + 2l + 1 = cos(2^l * pi * x_a)          a = 0..d-1, l = 0..L-1
+
+followed by ``noise_channels`` channels of standard Gaussian noise (fixed by ``seed``). An optional
+per-signal offset gamma is added to every sin/cos channel (the sequence experiments use
+gamma_n = alpha + (beta - alpha) * n / N to tell frames apart).
+
+Octaves above the grid's Nyquist rate alias to lower frequencies; `max_octaves(n)` gives the
+largest count that stays below it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+
+def n_channels(n_axes: int, octaves: int, noise_channels: int = 0) -> int:
+    """Number of channels of `encode_grid` for this configuration."""
+    return 2 * octaves * n_axes + noise_channels
+
+
+def max_octaves(n: int) -> int:
+    """Largest octave count whose top frequency 2^(L-1)*pi stays below Nyquist on n samples of [-1, 1]."""
+    # sample spacing is 2/(n-1), Nyquist angular frequency pi*(n-1)/2; need 2^(L-1) < (n-1)/2
+    return max(1, math.ceil(math.log2(max(n - 1, 2) / 2)))
+
+
+def axis_coords(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """The n sample positions of one axis in [-1, 1] (both ends included)."""
+    return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
+
+
+def _offsets(offset, device, dtype) -> torch.Tensor | None:
+    if offset is None:
+        return None
+    return torch.as_tensor(offset, device=device, dtype=dtype).reshape(-1)
+
+
+def encode_grid(
+    shape: Sequence[int],
+    octaves: int,
+    *,
+    noise_channels: int = 0,
+    offset=None,
+    seed: int = 0,
+    device=None,
+    dtype=torch.float32,
+) -> torch.Tensor:
+    """The sin/cos encoding of a grid of `shape`.
+
+    Returns ``(C, *shape)``, or ``(N, C, *shape)`` when `offset` is a sequence/tensor of N per-signal
+    offsets (a scalar offset keeps the unbatched shape). C = `n_channels(len(shape), octaves,
+    noise_channels)`.
+    """
+    shape = tuple(int(s) for s in shape)
+    if not shape or min(shape) < 1:
+        raise ValueError(f"grid shape must be non-empty with positive sizes, got {shape}")
+    if octaves < 1:
+        raise ValueError(f"octaves must be >= 1, got {octaves}")
+    freqs = (2.0 ** torch.arange(octaves, device=device, dtype=dtype)) * math.pi  # (L,)
+    chans = []
+    for a, n in enumerate(shape):
+        x = axis_coords(n, device, dtype)  # (n,)
+        arg = freqs[:, None] * x[None, :]  # (L, n)
+        sc = torch.stack([torch.sin(arg), torch.cos(arg)], dim=1).reshape(2 * octaves, n)  # (2L, n)
+        view = [2 * octaves] + [1] * len(shape)
+        view[1 + a] = n
+        chans.append(sc.reshape(view).expand(2 * octaves, *shape))  # (2L, *shape)
+    enc = torch.cat(chans, dim=0)  # (2L*d, *shape)
+    offs = _offsets(offset, device, dtype)
+    if offs is not None:
+        scalar = torch.as_tensor(offset).ndim == 0
+        enc = enc.unsqueeze(0) + offs.view(-1, *[1] * (enc.ndim))  # (N, 2L*d, *shape)
+        if scalar:
+            enc = enc[0]
+    if noise_channels:
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        noise = torch.randn((noise_channels, *shape), generator=g, dtype=dtype).to(device)
+        if enc.ndim == len(shape) + 2:  # batched: the same noise for every signal
+            noise = noise.unsqueeze(0).expand(enc.shape[0], *noise.shape)
+        enc = torch.cat([enc, noise], dim=-len(shape) - 1)
+    return enc.contiguous()
+
+
+def encode_grid_derivative(
+    shape: Sequence[int],
+    octaves: int,
+    axis: int,
+    *,
+    noise_channels: int = 0,
+    device=None,
+    dtype=torch.float32,
+) -> torch.Tensor:
+    """Analytic d/dx_axis of `encode_grid(shape, octaves, ...)`, shape ``(C, *shape)``.
+
+    d sin(w x)/dx = w cos(w x), d cos(w x)/dx = -w sin(w x) on the channels of `axis`; every other
+    channel (other axes, noise, the constant offset) has zero derivative. Units: per unit of x in [-1, 1].
+    """
+    shape = tuple(int(s) for s in shape)
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} out of range for a {len(shape)}-d grid")
+    axis %= len(shape)
+    enc = encode_grid(shape, octaves, device=device, dtype=dtype)  # (2L*d, *shape)
+    freqs = (2.0 ** torch.arange(octaves, device=device, dtype=dtype)) * math.pi  # (L,)
+    out = torch.zeros((n_channels(len(shape), octaves, noise_channels), *shape), device=device, dtype=dtype)
+    lo = axis * 2 * octaves
+    view = [-1] + [1] * len(shape)
+    out[lo : lo + 2 * octaves : 2] = freqs.view(view) * enc[lo + 1 : lo + 2 * octaves : 2]  # w cos
+    out[lo + 1 : lo + 2 * octaves : 2] = -freqs.view(view) * enc[lo : lo + 2 * octaves : 2]  # -w sin
+    return out

@@ -1,0 +1,66 @@
+"""The start and end of every experiment script: checks, device, seed, run folder, summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import UserError
+from .fitting import SCHEDULES, FitConfig
+from .runs import new_run_dir, pick_device, seed_everything, write_config, write_summary
+
+
+def check(cond: bool, message: str) -> None:
+    """Raise a UserError with `message` unless `cond`."""
+    if not cond:
+        raise UserError(message)
+
+
+def check_common(cfg: dict) -> None:
+    """Validate the settings every fitting script shares, before anything is written."""
+    check(cfg["STEPS"] > 0, f"--steps must be > 0, got {cfg['STEPS']}")
+    check(cfg.get("LR", 1.0) >= 0, f"--lr must be >= 0, got {cfg.get('LR')}")
+    check(cfg.get("LOG_EVERY", 1) > 0, f"--log_every must be > 0, got {cfg.get('LOG_EVERY')}")
+    check(cfg.get("CKPT_EVERY", 1) > 0, f"--ckpt_every must be > 0, got {cfg.get('CKPT_EVERY')}")
+    sched = cfg.get("SCHEDULE", "cosine")
+    check(sched in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {sched!r}")
+
+
+def start(cfg: dict, experiment: str):
+    """Device, seed and run folder (a new one, or the RESUME folder). Returns (run, device, ckpt or None)."""
+    check_common(cfg)
+    device = pick_device(cfg.get("DEVICE", "auto"))
+    seed_everything(cfg.get("SEED", 0))
+    resume = cfg.get("RESUME") or ""
+    if resume:
+        run = Path(resume)
+        ckpt = run / "ckpt.pt"
+        check(ckpt.is_file(), f"--resume: {ckpt} not found; the run has no checkpoint to continue from")
+    else:
+        run, ckpt = new_run_dir(cfg.get("OUT", "results"), experiment), None
+    write_config(run, cfg, device)
+    return run, device, ckpt
+
+
+def fit_config(cfg: dict, lr: float, desc: str) -> FitConfig:
+    """A FitConfig from the shared header names."""
+    return FitConfig(
+        steps=cfg["STEPS"],
+        lr=lr,
+        schedule=cfg.get("SCHEDULE", "cosine"),
+        warmup=cfg.get("WARMUP", 0),
+        final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01),
+        log_every=cfg.get("LOG_EVERY", 10),
+        ckpt_every=cfg.get("CKPT_EVERY", 200),
+        progress=cfg.get("PROGRESS", True),
+        desc=desc,
+    )
+
+
+def finish(run: Path, **summary) -> dict:
+    """Write summary.json, print the headline numbers, and name the run folder on the last line."""
+    write_summary(run, **summary)
+    shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items()}
+    print(json.dumps(shown))
+    print(f"run folder: {run}")
+    return summary

@@ -1,0 +1,144 @@
+"""The O-INR operator: a stack of sine-activated N-d convolutions.
+
+The paper parameterises the integral operator h(w) = int K(w, w') f(w') dw' with a convolution
+kernel K(w, w') = g(w - w'), so one layer is a convolution of the encoding grid f, and the network
+is conv -> sin(omega * .) -> conv -> ... -> conv, with a linear last layer. It maps a grid of
+positional encodings ``(B, C_in, *spatial)`` to the signal ``(B, C_out, *spatial)`` on the same grid.
+
+Initialisation (``init='sine'``): each hidden conv is drawn U(-b, b) with b = sqrt(6 / fan_in) / omega,
+fan_in = C_in * k^d, the SIREN rule that keeps the pre-activations of every sine layer distributed
+alike (so omega can be raised without the activations collapsing); the last conv gets
+b = sqrt(6 / fan_in) (unit-variance output for unit-variance input). ``init='default'`` keeps
+PyTorch's own (the original code's choice).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .encoding import encode_grid, n_channels
+
+_CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
+
+
+class Sine(nn.Module):
+    """sin(omega * x)."""
+
+    def __init__(self, omega: float = 1.0):
+        super().__init__()
+        self.omega = float(omega)
+
+    def forward(self, x):
+        return torch.sin(self.omega * x)
+
+    def extra_repr(self):
+        return f"omega={self.omega}"
+
+
+class OINR(nn.Module):
+    """Conv + sine operator network for 1, 2 or 3 spatial dimensions.
+
+    Args:
+        in_channels: channels of the encoding grid.
+        out_channels: channels of the signal (1 gray, 3 RGB, 1 occupancy).
+        widths: hidden widths, one conv + sine per entry (the paper's 2D: 64, 128, 128, 64).
+        kernel_size: odd kernel size of every conv ('same' padding keeps the grid).
+        dims: number of spatial axes (1, 2 or 3).
+        bias: conv biases on/off (the paper: off).
+        omega: sine frequency of the hidden activations.
+        init: 'sine' (SIREN-style, see the module docstring) or 'default' (PyTorch's).
+        padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
+        last_kernel_size: kernel of the output conv (default: `kernel_size`).
+        octaves, noise_channels: the encoding this operator reads (see `oinr.encoding`); with
+            `octaves` set, `in_channels` may be None and `make_input(shape)` builds the grid.
+    """
+
+    def __init__(
+        self,
+        in_channels: int | None,
+        out_channels: int,
+        widths: Sequence[int] = (64, 128, 128, 64),
+        kernel_size: int = 3,
+        dims: int = 2,
+        bias: bool = False,
+        omega: float = 1.0,
+        init: str = "sine",
+        padding_mode: str = "zeros",
+        last_kernel_size: int | None = None,
+        octaves: int | None = None,
+        noise_channels: int = 0,
+    ):
+        super().__init__()
+        self.octaves, self.noise_channels = octaves, noise_channels
+        if in_channels is None:
+            if octaves is None:
+                raise ValueError("give in_channels or octaves")
+            in_channels = n_channels(dims, octaves, noise_channels)
+        if dims not in _CONV:
+            raise ValueError(f"dims must be 1, 2 or 3, got {dims}")
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        if init not in ("sine", "default"):
+            raise ValueError(f"init must be 'sine' or 'default', got {init!r}")
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
+        last_kernel_size = kernel_size if last_kernel_size is None else last_kernel_size
+        self.dims, self.omega = dims, float(omega)
+        conv = _CONV[dims]
+        sizes = [in_channels, *widths]
+        layers: list[nn.Module] = []
+        for c_in, c_out in zip(sizes[:-1], sizes[1:]):
+            layers += [conv(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias, padding_mode=padding_mode)]
+            layers += [Sine(omega)]
+        self.last = conv(
+            sizes[-1], out_channels, last_kernel_size, padding=last_kernel_size // 2, bias=bias, padding_mode=padding_mode
+        )
+        self.body = nn.Sequential(*layers)
+        if init == "sine":
+            self._sine_init()
+
+    @torch.no_grad()
+    def _sine_init(self):
+        for m in self.body:
+            if isinstance(m, nn.modules.conv._ConvNd):
+                b = math.sqrt(6.0 / _fan_in(m)) / self.omega
+                m.weight.uniform_(-b, b)
+                if m.bias is not None:
+                    m.bias.uniform_(-b, b)
+        b = math.sqrt(6.0 / _fan_in(self.last))
+        self.last.weight.uniform_(-b, b)
+        if self.last.bias is not None:
+            self.last.bias.zero_()
+
+    def make_input(self, shape, offset=None) -> torch.Tensor:
+        """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) this operator reads."""
+        if self.octaves is None:
+            raise ValueError("this operator was built without `octaves`; build its input with oinr.encoding")
+        dev = next(self.parameters()).device
+        enc = encode_grid(shape, self.octaves, noise_channels=self.noise_channels, offset=offset, device=dev)
+        return enc if enc.ndim == len(shape) + 2 else enc.unsqueeze(0)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *spatial)`` or ``(C_in, *spatial)`` -> ``(B, C_out, *spatial)``."""
+        if grid.ndim == self.dims + 1:
+            grid = grid.unsqueeze(0)  # (1, C_in, *spatial)
+        if grid.ndim != self.dims + 2:
+            raise ValueError(f"expected a (B, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
+        return self.last(self.body(grid))
+
+    def receptive_radius(self) -> int:
+        """Cells on each side that influence one output cell (the halo that tiling needs)."""
+        return sum(m.kernel_size[0] // 2 for m in self.modules() if isinstance(m, nn.modules.conv._ConvNd))
+
+
+def _fan_in(conv: nn.modules.conv._ConvNd) -> int:
+    return conv.in_channels // conv.groups * math.prod(conv.kernel_size)
+
+
+def n_params(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

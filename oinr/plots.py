@@ -1,0 +1,87 @@
+"""Figures every experiment shares, drawn from saved files (metrics.csv) and tensors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from .runs import MetricsLog  # noqa: E402
+
+
+def _img(x) -> np.ndarray:
+    a = x.detach().cpu().float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, np.float32)
+    if a.ndim == 3:  # (C, H, W) -> (H, W[, C])
+        a = np.moveaxis(a, 0, -1)
+        a = a[..., 0] if a.shape[-1] == 1 else a
+    return np.clip(a, 0, 1)
+
+
+def curves(metrics_csv: Path, out: Path, keys=("loss", "psnr"), title: str = "") -> Path:
+    """Loss (log scale) and other metrics against step, one panel each, from a metrics.csv."""
+    rows = MetricsLog.read(metrics_csv)
+    keys = [k for k in keys if rows and k in rows[0]]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
+    steps = [float(r["step"]) for r in rows]
+    for ax, k in zip(axes[0], keys):
+        vals = [float(r[k]) if r[k] not in ("", "nan") else np.nan for r in rows]
+        ax.plot(steps, vals)
+        ax.set_xlabel("step")
+        ax.set_ylabel(k + (" (dB)" if "psnr" in k else ""))
+        if k == "loss":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def montage(images: dict, out: Path, title: str = "", error_of: tuple | None = None) -> Path:
+    """A row of named images in [0, 1]; with ``error_of=(pred_name, target_name)`` an |error| map is added."""
+    panels = list(images.items())
+    n = len(panels) + (1 if error_of else 0)
+    fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.8), squeeze=False)
+    for ax, (name, im) in zip(axes[0], panels):
+        a = _img(im)
+        ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_title(name, fontsize=10)
+        ax.axis("off")
+    if error_of:
+        err = np.abs(_img(images[error_of[0]]) - _img(images[error_of[1]]))
+        err = err.mean(-1) if err.ndim == 3 else err
+        ax = axes[0][-1]
+        h = ax.imshow(err, cmap="magma", vmin=0, vmax=max(float(err.max()), 1e-6), interpolation="nearest")
+        ax.set_title("|error|", fontsize=10)
+        ax.axis("off")
+        fig.colorbar(h, ax=ax, fraction=0.046, pad=0.04)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
+def xy_plot(series: dict, out: Path, xlabel: str, ylabel: str, title: str = "") -> Path:
+    """Lines of (x, y) lists by name, e.g. PSNR against wall time for several methods."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for name, (x, y) in series.items():
+        ax.plot(x, y, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
