@@ -46,6 +46,18 @@ def _offsets(offset, device, dtype) -> torch.Tensor | None:
     return torch.as_tensor(offset, device=device, dtype=dtype).reshape(-1)
 
 
+def encode_coords(coords: torch.Tensor, octaves: int) -> torch.Tensor:
+    """The sin/cos channels (no noise, no offset) at arbitrary points: ``(..., d)`` -> ``(..., 2*L*d)``.
+
+    Same channel layout as `encode_grid`; differentiable in `coords` (used to check the analytic
+    derivative against autograd, and to encode scattered points).
+    """
+    freqs = (2.0 ** torch.arange(octaves, device=coords.device, dtype=coords.dtype)) * math.pi  # (L,)
+    arg = coords[..., :, None] * freqs  # (..., d, L)
+    sc = torch.stack([torch.sin(arg), torch.cos(arg)], dim=-1)  # (..., d, L, 2)
+    return sc.flatten(-3)  # (..., d*L*2)
+
+
 def encode_grid(
     shape: Sequence[int],
     octaves: int,
