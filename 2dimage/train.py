@@ -34,54 +34,34 @@ CKPT_EVERY = 100  # steps between checkpoints (one is always written at the end)
 RESUME = ""  # a run folder to continue to STEPS
 PROGRESS = True  # tqdm progress bar
 
-import torch  # noqa: E402
-
 from oinr.config import configure  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import finish, fit_config, start  # noqa: E402
-from oinr.fitting import fit  # noqa: E402
-from oinr.metrics import psnr, psnr_from_mse, ssim  # noqa: E402
-from oinr.models import build_model, default_lr  # noqa: E402
+from oinr.experiment import finish, start  # noqa: E402
+from oinr.imagefit import fit_image  # noqa: E402
+from oinr.metrics import psnr, ssim  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
 
 
 def main():
     cfg = configure(globals())
-    # data: target in [0, 1], fitted as 2*y - 1 so the network's zero-mean output needs no offset
-    img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W)
+    # data
+    img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
     run, device, ckpt = start(cfg, "2dimage")
     c, h, w = img.shape
     print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, model {MODEL}, device {device}")
-    target = (img * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
 
-    # model
-    oinr_kw = dict(widths=WIDTHS, kernel_size=KERNEL, bias=BIAS, omega=OMEGA, init=INIT, octaves=OCTAVES,
-                   noise_channels=NOISE_CHANNELS)  # fmt: skip
-    model = build_model(MODEL, 2, c, oinr_kw, dict(hidden=HIDDEN, layers=LAYERS)).to(device)
-    grid = model.make_input((h, w))  # (1, C_in, H, W)
-
-    # fit
-    def loss_fn(m, step):
-        return torch.mean((m(grid) - target) ** 2)
-
-    def evaluate(m, loss):
-        return {"psnr": psnr_from_mse(loss, 2.0)}  # on the [-1, 1] scale: the same dB as on [0, 1]
-
-    fc = fit_config(cfg, default_lr(MODEL, LR), f"{MODEL} {h}x{w}")
-    res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt,
-              columns=["step", "time_s", "loss", "lr", "psnr"])  # fmt: skip
+    # model + fit
+    model, pred, res = fit_image(cfg, img, run, device, ckpt)
 
     # evaluate: the clipped reconstruction against the target, in [0, 1]
-    with torch.no_grad():
-        pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)
     p, s = psnr(pred, img), ssim(pred, img)
 
     # save
     save_image(run / "reconstruction.png", pred)
-    montage({"target": img, f"{MODEL} ({p:.2f} dB)": pred}, run / "figures" / "reconstruction.png",
-            error_of=(f"{MODEL} ({p:.2f} dB)", "target"))  # fmt: skip
+    label = f"{MODEL} ({p:.2f} dB)"
+    montage({"target": img, label: pred}, run / "figures" / "reconstruction.png", error_of=(label, "target"))
     curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"{MODEL} on {resolve_path(DATA).name}")
     finish(run, psnr=p, ssim=s, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
            device=str(device), model=MODEL, image=str(DATA), size=[h, w])  # fmt: skip

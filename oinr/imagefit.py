@@ -1,0 +1,59 @@
+"""Fitting one image with O-INR or a baseline, as the 2D scripts (train, denoise) share it.
+
+Targets are fitted on the [-1, 1] scale (2*y - 1): the network's output is zero-mean at
+initialisation, so no layer has to learn the image's mean first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .experiment import fit_config
+from .fitting import FitResult, fit
+from .metrics import psnr, psnr_from_mse
+from .models import build_model, default_lr
+
+IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
+
+
+def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
+    """MODEL from the header (O-INR settings or the baseline's HIDDEN/LAYERS), on `device`."""
+    oinr_kw = dict(widths=cfg["WIDTHS"], kernel_size=cfg["KERNEL"], bias=cfg["BIAS"], omega=cfg["OMEGA"],
+                   init=cfg["INIT"], octaves=cfg["OCTAVES"], noise_channels=cfg["NOISE_CHANNELS"])  # fmt: skip
+    return build_model(cfg["MODEL"], 2, channels, oinr_kw, dict(hidden=cfg["HIDDEN"], layers=cfg["LAYERS"])).to(device)
+
+
+def fit_image(
+    cfg: dict,
+    target: torch.Tensor,
+    run: Path,
+    device,
+    ckpt: Path | None = None,
+    reference: torch.Tensor | None = None,
+) -> tuple[torch.nn.Module, torch.Tensor, FitResult]:
+    """Fit `target` ``(C, H, W)`` in [0, 1]; return (model, reconstruction ``(C, H, W)`` in [0, 1], result).
+
+    metrics.csv's ``psnr`` is against `reference` when given (the clean image when denoising), else
+    against the target (read off the training loss, no extra forward pass).
+    """
+    c, h, w = target.shape
+    model = build_image_model(cfg, c, device)
+    grid = model.make_input((h, w))  # (1, C_in, H, W)
+    y = (target * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
+    ref = None if reference is None else reference.unsqueeze(0).to(device)  # (1, C, H, W) in [0, 1]
+
+    def loss_fn(m, step):
+        return torch.mean((m(grid) - y) ** 2)
+
+    def evaluate(m, loss):
+        if ref is None:
+            return {"psnr": psnr_from_mse(loss, 2.0)}  # MSE on [-1, 1]: the same dB as on [0, 1]
+        return {"psnr": psnr(((m(grid) + 1) / 2).clamp(0, 1), ref)}
+
+    fc = fit_config(cfg, default_lr(cfg["MODEL"], cfg["LR"]), f"{cfg['MODEL']} {h}x{w}")
+    res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS)
+    with torch.no_grad():
+        pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)
+    return model, pred, res
