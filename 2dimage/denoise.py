@@ -47,8 +47,8 @@ import torch  # noqa: E402
 from oinr.config import configure  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, start  # noqa: E402
-from oinr.imagefit import fit_image  # noqa: E402
+from oinr.experiment import check, finish, open_run, setup  # noqa: E402
+from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
@@ -68,12 +68,16 @@ def main():
     # data
     clean = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
     noisy = add_photon_noise(clean, TAU, READOUT, NOISE_SEED)
-    run, device, ckpt = start(cfg, "denoise")
     noisy_psnr = psnr(noisy, clean)
+
+    # model
+    device = setup(cfg)
+    model = build_image_model(cfg, clean.shape[0], device)
+    run, ckpt = open_run(cfg, "denoise", device)
     print(f"image {resolve_path(DATA)}: {tuple(clean.shape)}, noisy input {noisy_psnr:.2f} dB, model {MODEL}")
 
-    # model + fit (metrics.csv's psnr is against the clean image)
-    model, pred, res = fit_image(cfg, noisy, run, device, ckpt, reference=clean)
+    # fit (metrics.csv's psnr is against the clean image)
+    pred, res = fit_image(cfg, model, noisy, run, ckpt, reference=clean)
 
     # evaluate
     final, best = psnr(pred, clean), res.best("psnr")

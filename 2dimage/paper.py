@@ -1,4 +1,5 @@
 """The paper's 2D image setting (a GPU setting: about 1.2 s per step on a 2-core CPU at 256x256)."""
+
 SIZE = 0  # native resolution
 OCTAVES = 10  # sin/cos octaves per axis
 WIDTHS = (64, 128, 128, 64)  # hidden conv widths

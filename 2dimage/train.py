@@ -1,6 +1,6 @@
 """Fit an O-INR (or a baseline INR) to one image: the paper's 2D image experiment.
 
-    python 2dimage/train.py [2dimage/paper.py] [--data=data/kodim23.png --steps=500 --model=siren]
+python 2dimage/train.py [2dimage/paper.py] [--data=data/kodim23.png --steps=500 --model=siren]
 """
 
 # data
@@ -37,8 +37,8 @@ PROGRESS = True  # tqdm progress bar
 from oinr.config import configure  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import finish, start  # noqa: E402
-from oinr.imagefit import fit_image  # noqa: E402
+from oinr.experiment import finish, open_run, setup  # noqa: E402
+from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
@@ -48,12 +48,16 @@ def main():
     cfg = configure(globals())
     # data
     img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
-    run, device, ckpt = start(cfg, "2dimage")
     c, h, w = img.shape
-    print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, model {MODEL}, device {device}")
 
-    # model + fit
-    model, pred, res = fit_image(cfg, img, run, device, ckpt)
+    # model
+    device = setup(cfg)
+    model = build_image_model(cfg, c, device)
+    run, ckpt = open_run(cfg, "2dimage", device)
+    print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, model {MODEL} ({n_params(model)} parameters), device {device}")
+
+    # fit
+    pred, res = fit_image(cfg, model, img, run, ckpt)
 
     # evaluate: the clipped reconstruction against the target, in [0, 1]
     p, s = psnr(pred, img), ssim(pred, img)

@@ -26,11 +26,19 @@ def check_common(cfg: dict) -> None:
     check(sched in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}, got {sched!r}")
 
 
-def start(cfg: dict, experiment: str):
-    """Device, seed and run folder (a new one, or the RESUME folder). Returns (run, device, ckpt or None)."""
+def setup(cfg: dict):
+    """Check the shared settings, pick the device and seed everything; returns the device."""
     check_common(cfg)
     device = pick_device(cfg.get("DEVICE", "auto"))
     seed_everything(cfg.get("SEED", 0))
+    return device
+
+
+def open_run(cfg: dict, experiment: str, device):
+    """The run folder (a new one, or the RESUME folder) with its config.json; returns (run, ckpt or None).
+
+    Call it after everything that can fail on bad input, so a mistake leaves no folder behind.
+    """
     resume = cfg.get("RESUME") or ""
     if resume:
         run = Path(resume)
@@ -39,7 +47,7 @@ def start(cfg: dict, experiment: str):
     else:
         run, ckpt = new_run_dir(cfg.get("OUT", "results"), experiment), None
     write_config(run, cfg, device)
-    return run, device, ckpt
+    return run, ckpt
 
 
 def fit_config(cfg: dict, lr: float, desc: str) -> FitConfig:

@@ -28,7 +28,9 @@ class Diverged(UserError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
-def lr_at(step: int, steps: int, lr: float, schedule: str = "cosine", warmup: int = 0, final_ratio: float = 0.01) -> float:
+def lr_at(
+    step: int, steps: int, lr: float, schedule: str = "cosine", warmup: int = 0, final_ratio: float = 0.01
+) -> float:
     """Learning rate for 0-based `step` of `steps`: linear warm-up, then constant / cosine / exponential
     decay from `lr` to `lr * final_ratio` at the last step."""
     if schedule not in SCHEDULES:

@@ -27,19 +27,19 @@ def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
 
 def fit_image(
     cfg: dict,
+    model: torch.nn.Module,
     target: torch.Tensor,
     run: Path,
-    device,
     ckpt: Path | None = None,
     reference: torch.Tensor | None = None,
-) -> tuple[torch.nn.Module, torch.Tensor, FitResult]:
-    """Fit `target` ``(C, H, W)`` in [0, 1]; return (model, reconstruction ``(C, H, W)`` in [0, 1], result).
+) -> tuple[torch.Tensor, FitResult]:
+    """Fit `model` to `target` ``(C, H, W)`` in [0, 1]; return (reconstruction ``(C, H, W)`` in [0, 1], result).
 
     metrics.csv's ``psnr`` is against `reference` when given (the clean image when denoising), else
     against the target (read off the training loss, no extra forward pass).
     """
     c, h, w = target.shape
-    model = build_image_model(cfg, c, device)
+    device = next(model.parameters()).device
     grid = model.make_input((h, w))  # (1, C_in, H, W)
     y = (target * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
     ref = None if reference is None else reference.unsqueeze(0).to(device)  # (1, C, H, W) in [0, 1]
@@ -56,4 +56,4 @@ def fit_image(
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS)
     with torch.no_grad():
         pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)
-    return model, pred, res
+    return pred, res

@@ -95,7 +95,12 @@ class OINR(nn.Module):
             layers += [conv(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias, padding_mode=padding_mode)]
             layers += [Sine(omega)]
         self.last = conv(
-            sizes[-1], out_channels, last_kernel_size, padding=last_kernel_size // 2, bias=bias, padding_mode=padding_mode
+            sizes[-1],
+            out_channels,
+            last_kernel_size,
+            padding=last_kernel_size // 2,
+            bias=bias,
+            padding_mode=padding_mode,
         )
         self.body = nn.Sequential(*layers)
         if init == "sine":

@@ -27,10 +27,10 @@ def test_encoding_shape_and_values(shape):
     # layout: channel a*2L + 2l is sin(2^l pi x_a), + 1 is cos
     coords = _mesh(shape).float()
     for a in range(len(shape)):
-        for l in range(L):
+        for o in range(L):
             x = coords[..., a]
-            assert torch.allclose(enc[a * 2 * L + 2 * l], torch.sin(2**l * math.pi * x), atol=1e-5)
-            assert torch.allclose(enc[a * 2 * L + 2 * l + 1], torch.cos(2**l * math.pi * x), atol=1e-5)
+            assert torch.allclose(enc[a * 2 * L + 2 * o], torch.sin(2**o * math.pi * x), atol=1e-5)
+            assert torch.allclose(enc[a * 2 * L + 2 * o + 1], torch.cos(2**o * math.pi * x), atol=1e-5)
     # the same as encoding the points one by one
     assert torch.allclose(enc, encode_coords(coords, L).movedim(-1, 0), atol=1e-5)
     # the grid spans [-1, 1] on every axis: octave 0 starts at sin(-pi) = 0, cos(-pi) = -1

@@ -1,0 +1,359 @@
+"""The usual coordinate-MLP INRs, behind the same interface as the O-INR operator.
+
+Each baseline maps one coordinate x in [-1, 1]^d to a value with a per-point MLP: `layers` hidden layers
+of width `hidden` (Linear + activation), then a Linear output layer. `make_input(shape)` gives the grid
+of coordinates ``(1, d, *shape)`` and `forward(grid)` maps ``(B, d, *spatial)`` to ``(B, C_out, *spatial)``,
+so a training loop or script swaps `OINR` for a baseline without other changes.
+
+- ``siren``: sin(omega0 * (W x + b)); first layer W ~ U(-1/n, 1/n), later ones U(-sqrt(6/n)/omega0,
+  sqrt(6/n)/omega0) with n the fan-in. Sitzmann et al., "Implicit Neural Representations with Periodic
+  Activation Functions", NeurIPS 2020.
+- ``wire``: complex Gabor wavelet exp(j omega0 z - |s0 z|^2) of z = W x + b; the first layer is real,
+  the later ones complex, the output is the real part. Saragadam et al., "WIRE: Wavelet Implicit Neural
+  Representations", CVPR 2023.
+- ``gauss``: exp(-(scale * z)^2 / 2), a Gaussian of width sigma = 1/scale (WIRE's comparisons write
+  exp(-(10 z)^2), which is scale = 10 sqrt(2)). Ramasinghe & Lucey, "Beyond Periodicity: Towards a
+  Unifying Framework for Activations in Coordinate-MLPs", ECCV 2022.
+- ``ffn``: ReLU MLP on random Fourier features gamma(v) = [cos(2 pi B v), sin(2 pi B v)], B ~ N(0, sigma^2)
+  fixed. Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low Dimensional
+  Domains", NeurIPS 2020.
+- ``finer``: variable-periodic sine sin(omega0 (|z| + 1) z), SIREN's weight init, first-layer bias
+  U(-k, k). Liu et al., "FINER: Flexible Spectral-bias Tuning in Implicit NEural Representation by
+  Variable-periodic Activation Functions", CVPR 2024.
+
+Parameter counts (`n_params`) count real scalars, so a complex weight counts twice; `hidden_for_budget`
+picks the width that matches a parameter budget for comparisons at equal size.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import pairwise
+
+import torch
+from torch import nn
+
+from .encoding import axis_coords
+from .errors import UserError
+
+
+class _CoordinateMLP(nn.Module):
+    """The shared interface: a coordinate grid in, the per-point MLP `self.net` on channels-last points."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+
+    def make_input(self, shape) -> torch.Tensor:
+        """The coordinate grid ``(1, d, *shape)``, every axis sampled at linspace(-1, 1, n)."""
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != self.in_features:
+            raise ValueError(f"this model reads {self.in_features}-d coordinates, got a grid shape {shape}")
+        dev = next(self.parameters()).device
+        axes = torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij")  # d x (*shape)
+        return torch.stack(axes, dim=0).unsqueeze(0)  # (1, d, *shape)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """``(B, d, *spatial)`` or ``(d, *spatial)`` -> ``(B, C_out, *spatial)``."""
+        if grid.ndim == self.in_features + 1:
+            grid = grid.unsqueeze(0)  # (1, d, *spatial)
+        if grid.ndim < 3 or grid.shape[1] != self.in_features:
+            raise ValueError(f"expected a (B, {self.in_features}, *spatial) grid, got shape {tuple(grid.shape)}")
+        x = grid.movedim(1, -1)  # (B, *spatial, d)
+        y = self.net(x)  # (B, *spatial, C_out)
+        return y.movedim(-1, 1)  # (B, C_out, *spatial)
+
+
+# ---------------------------------------------------------------------------------------------- SIREN
+
+
+class SineLayer(nn.Module):
+    """sin(omega0 * (W x + b)) with SIREN's init (U(-1/n, 1/n) first, U(-sqrt(6/n)/omega0, +) after)."""
+
+    def __init__(self, n_in: int, n_out: int, omega0: float, first: bool):
+        super().__init__()
+        self.omega0 = float(omega0)
+        self.linear = nn.Linear(n_in, n_out)
+        b = 1.0 / n_in if first else math.sqrt(6.0 / n_in) / self.omega0
+        with torch.no_grad():
+            self.linear.weight.uniform_(-b, b)  # the bias keeps PyTorch's U(-1/sqrt(n), 1/sqrt(n)), as SIREN's
+
+    def activation(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.omega0 * z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.linear(x))
+
+    def extra_repr(self) -> str:
+        return f"omega0={self.omega0}"
+
+
+def _linear_out(n_in: int, n_out: int, omega0: float) -> nn.Linear:
+    """SIREN's last layer: linear, weights U(-sqrt(6/n)/omega0, +) like its hidden layers."""
+    last = nn.Linear(n_in, n_out)
+    b = math.sqrt(6.0 / n_in) / omega0
+    with torch.no_grad():
+        last.weight.uniform_(-b, b)
+    return last
+
+
+class SIREN(_CoordinateMLP):
+    """Sine MLP (Sitzmann et al. 2020); omega0 scales every sine layer (30 in the paper)."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 256, layers: int = 3, omega0: float = 30.0):
+        super().__init__(in_features, out_features)
+        sizes = [in_features] + [hidden] * layers
+        body = [SineLayer(a, b, omega0, first=i == 0) for i, (a, b) in enumerate(pairwise(sizes))]
+        self.net = nn.Sequential(*body, _linear_out(hidden, out_features, omega0))
+
+
+# ---------------------------------------------------------------------------------------------- FINER
+
+
+class FinerLayer(SineLayer):
+    """sin(omega0 * (|z| + 1) * z): the local frequency grows with |z|, so larger biases pick higher ones."""
+
+    def __init__(self, n_in: int, n_out: int, omega0: float, first: bool, first_bias: float = 1.0):
+        super().__init__(n_in, n_out, omega0, first)
+        if first:  # the paper's bias init: a wider U(-k, k) spreads the first layer over more frequencies
+            with torch.no_grad():
+                self.linear.bias.uniform_(-first_bias, first_bias)
+
+    def activation(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sin(self.omega0 * (z.abs() + 1.0) * z)
+
+
+class FINER(_CoordinateMLP):
+    """Variable-periodic sine MLP (Liu et al. 2024): SIREN's weights, first-layer bias U(-first_bias, first_bias)."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: int = 256,
+        layers: int = 3,
+        omega0: float = 30.0,
+        first_bias: float = 1.0,
+    ):
+        super().__init__(in_features, out_features)
+        sizes = [in_features] + [hidden] * layers
+        body = [
+            FinerLayer(a, b, omega0, first=i == 0, first_bias=first_bias) for i, (a, b) in enumerate(pairwise(sizes))
+        ]
+        self.net = nn.Sequential(*body, _linear_out(hidden, out_features, omega0))
+
+
+# ----------------------------------------------------------------------------------------------- WIRE
+
+
+class GaborLayer(nn.Module):
+    """exp(j omega0 z - |s0 z|^2), z = W x + b; real weights for the first layer, torch.cfloat after it."""
+
+    def __init__(self, n_in: int, n_out: int, omega0: float, s0: float, complex_weights: bool):
+        super().__init__()
+        self.omega0, self.s0 = float(omega0), float(s0)
+        self.linear = _linear(n_in, n_out, torch.cfloat if complex_weights else torch.float32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.linear(x.to(self.linear.weight.dtype))  # real coordinates -> cfloat after the first layer
+        return torch.exp(1j * self.omega0 * z - (self.s0 * z).abs().square())  # complex
+
+    def extra_repr(self) -> str:
+        return f"omega0={self.omega0}, s0={self.s0}"
+
+
+def _linear(n_in: int, n_out: int, dtype: torch.dtype) -> nn.Linear:
+    """nn.Linear with PyTorch's default bound 1/sqrt(n_in), written out for the real and imaginary parts."""
+    lin = nn.Linear(n_in, n_out, dtype=dtype)
+    b = 1.0 / math.sqrt(n_in)
+    with torch.no_grad():
+        for p in (lin.weight, lin.bias):
+            (torch.view_as_real(p) if p.is_complex() else p).uniform_(-b, b)
+    return lin
+
+
+class _ComplexToReal(nn.Module):
+    """A complex Linear output layer whose real part is the signal."""
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.linear = _linear(n_in, n_out, torch.cfloat)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).real
+
+
+class WIRE(_CoordinateMLP):
+    """Complex Gabor wavelet MLP (Saragadam et al. 2023).
+
+    Like the paper, the layers are int(hidden / sqrt(2)) wide: a complex weight holds two real numbers,
+    so `hidden` means the same parameter budget as for the real-valued baselines (see `n_params`).
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: int = 256,
+        layers: int = 3,
+        omega0: float = 20.0,
+        s0: float = 10.0,
+    ):
+        super().__init__(in_features, out_features)
+        width = max(1, int(hidden / math.sqrt(2)))
+        sizes = [in_features] + [width] * layers
+        body = [GaborLayer(a, b, omega0, s0, complex_weights=i > 0) for i, (a, b) in enumerate(pairwise(sizes))]
+        self.net = nn.Sequential(*body, _ComplexToReal(width, out_features))
+
+
+# ---------------------------------------------------------------------------------------------- Gauss
+
+
+class GaussLayer(nn.Module):
+    """exp(-(scale * z)^2 / 2), a Gaussian bump of width sigma = 1/scale around z = 0."""
+
+    def __init__(self, n_in: int, n_out: int, scale: float):
+        super().__init__()
+        self.scale = float(scale)
+        self.linear = nn.Linear(n_in, n_out)  # PyTorch's default init, as the paper
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * (self.scale * self.linear(x)).square())
+
+    def extra_repr(self) -> str:
+        return f"scale={self.scale}"
+
+
+class Gauss(_CoordinateMLP):
+    """Gaussian-activated MLP (Ramasinghe & Lucey 2022)."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 256, layers: int = 3, scale: float = 10.0):
+        super().__init__(in_features, out_features)
+        sizes = [in_features] + [hidden] * layers
+        body = [GaussLayer(a, b, scale) for a, b in pairwise(sizes)]
+        self.net = nn.Sequential(*body, nn.Linear(hidden, out_features))
+
+
+# ------------------------------------------------------------------------------------ Fourier features
+
+
+class FourierFeatures(nn.Module):
+    """gamma(v) = [cos(2 pi B v), sin(2 pi B v)] with a fixed B ~ N(0, sigma^2) of shape (frequencies, d).
+
+    Tancik et al. sample coordinates in [0, 1]; ours span [-1, 1], so v is mapped to (x + 1) / 2 first and
+    sigma keeps the paper's meaning (cycles per image side).
+    """
+
+    def __init__(self, in_features: int, frequencies: int, sigma: float, seed: int):
+        super().__init__()
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        B = torch.randn(frequencies, in_features, generator=g, device="cpu") * sigma  # (m, d)
+        self.register_buffer("B", B)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        arg = 2 * math.pi * ((x + 1) / 2) @ self.B.T  # (..., d) -> (..., m)
+        return torch.cat([torch.cos(arg), torch.sin(arg)], dim=-1)  # (..., 2m)
+
+
+class FFN(_CoordinateMLP):
+    """ReLU MLP on random Fourier features (Tancik et al. 2020); `seed` fixes B."""
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        hidden: int = 256,
+        layers: int = 3,
+        sigma: float = 10.0,
+        frequencies: int = 256,
+        seed: int = 0,
+    ):
+        super().__init__(in_features, out_features)
+        sizes = [2 * frequencies] + [hidden] * layers
+        body: list[nn.Module] = [FourierFeatures(in_features, frequencies, sigma, seed)]
+        for a, b in pairwise(sizes):
+            body += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*body, nn.Linear(hidden, out_features))  # linear out: targets may be signed
+
+
+# ------------------------------------------------------------------------------------------- registry
+# "Sweep" below: data/camera.png area-resized to 64x64 in [-1, 1], hidden 64, 3 layers, 300 full-grid Adam
+# steps, seed 0 (a 2-core CPU cannot sweep 256x256 at width 256; the paper settings come first).
+
+BASELINES: dict[str, dict] = {
+    "siren": {
+        "cls": SIREN,
+        "lr": 1e-4,  # SIREN's paper setting; short runs fit faster at 1e-3 (sweep: 53 vs 29 dB)
+        "omega0": 30.0,  # SIREN's paper setting
+    },
+    "wire": {
+        "cls": WIRE,
+        "lr": 5e-3,  # WIRE's image scripts' setting; best of 1e-3, 5e-3, 2e-2 in the sweep
+        "omega0": 20.0,  # WIRE's image fitting setting
+        "s0": 10.0,  # WIRE's image fitting setting
+    },
+    "gauss": {
+        "cls": Gauss,
+        "lr": 2e-3,  # top of the 1e-3..2e-3 WIRE's comparisons use; 2e-3 beat 1e-3 in the sweep
+        "scale": 10.0 * math.sqrt(2),  # exp(-(10 z)^2), the Gaussian of WIRE's comparisons (beat scale 5 and 10)
+    },
+    "ffn": {
+        "cls": FFN,
+        "lr": 1e-3,  # Tancik et al.'s Adam setting for 2D image regression
+        "sigma": 10.0,  # Tancik et al.'s best scale for natural images (coordinates in [0, 1])
+        "frequencies": 256,  # Tancik et al.'s feature count (512 features after cos and sin)
+    },
+    "finer": {
+        "cls": FINER,
+        "lr": 5e-4,  # best of 1e-4, 5e-4, 1e-3 in the sweep (1e-4 trains too, more slowly)
+        "omega0": 30.0,  # FINER keeps SIREN's omega0
+        "first_bias": 1.0,  # k of the first-layer bias U(-k, k), the paper's proposal for images
+    },
+}
+
+
+def _entry(name: str) -> dict:
+    key = str(name).lower()
+    if key not in BASELINES:
+        raise UserError(f"unknown baseline {name!r}; choose one of {', '.join(BASELINES)}")
+    return BASELINES[key]
+
+
+def build_baseline(name: str, dims: int, out_channels: int, hidden: int = 256, layers: int = 3, **overrides):
+    """The baseline `name` for `dims`-d coordinates and `out_channels` outputs, with its registry defaults.
+
+    `overrides` replace the model-specific defaults (omega0, s0, scale, sigma, frequencies, first_bias, seed).
+    """
+    entry = _entry(name)
+    kwargs = {k: v for k, v in entry.items() if k not in ("cls", "lr")}
+    kwargs.update(overrides)
+    return entry["cls"](dims, out_channels, hidden=hidden, layers=layers, **kwargs)
+
+
+def default_lr(name: str) -> float:
+    """The Adam learning rate the registry gives baseline `name`."""
+    return float(_entry(name)["lr"])
+
+
+def n_params(model: nn.Module) -> int:
+    """Trainable real scalars: a complex parameter counts twice (its real and imaginary parts)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
+
+
+def _count(name: str, dims: int, out_channels: int, hidden: int, layers: int) -> int:
+    with torch.device("meta"):  # shapes only: no memory, no init cost
+        return n_params(build_baseline(name, dims, out_channels, hidden=hidden, layers=layers))
+
+
+def hidden_for_budget(name: str, dims: int, out_channels: int, layers: int, n_params: int) -> int:
+    """The hidden width whose parameter count (real scalars) is closest to `n_params`."""
+    _entry(name)
+    count = lambda h: _count(name, dims, out_channels, h, layers)
+    hi = 1
+    while count(hi) < n_params:  # the count grows with the width: double, then bisect
+        hi *= 2
+    lo = max(1, hi // 2)
+    while lo < hi:  # the smallest width whose count reaches the budget
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < n_params else (lo, mid)
+    return min((h for h in (lo - 1, lo) if h >= 1), key=lambda h: abs(count(h) - n_params))

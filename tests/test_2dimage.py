@@ -1,0 +1,118 @@
+"""2dimage scripts end to end: a small fit reaches a PSNR, resume works, bad input exits 2 cleanly."""
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ROOT / "2dimage" / "train.py"
+DENOISE = ROOT / "2dimage" / "denoise.py"
+SMALL = ["--size=32", "--progress=false", "--widths=16,16", "--octaves=4"]
+
+
+def run_script(script, *args, cwd=None):
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=600)  # fmt: skip
+
+
+def run_folder(proc) -> Path:
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("run folder: "), proc.stdout + proc.stderr
+    return Path(last.removeprefix("run folder: "))
+
+
+def test_small_fit_reaches_psnr(tmp_path):
+    # the shipped cameraman at 32x32 from another working directory (paths resolve to the repository)
+    proc = run_script(TRAIN, *SMALL, "--steps=150", "--lr=1e-2", f"--out={tmp_path}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    run = run_folder(proc)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["psnr"] > 30.0, summary
+    assert summary["ssim"] > 0.9 and summary["steps"] == 150
+    assert {"n_params", "wall_time_s", "device"} <= set(summary)
+    header = (run / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,time_s,loss,lr,psnr"
+    assert (run / "figures" / "reconstruction.png").stat().st_size > 0
+    assert (run / "figures" / "curves.png").stat().st_size > 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["config"]["STEPS"] == 150 and "git_commit" in cfg
+
+
+def test_resume_continues_to_more_steps(tmp_path):
+    proc = run_script(TRAIN, *SMALL, "--steps=20", "--log_every=10", f"--out={tmp_path}")
+    run = run_folder(proc)
+    proc = run_script(TRAIN, f"--resume={run}", "--steps=40")
+    assert proc.returncode == 0, proc.stderr
+    assert run_folder(proc) == run
+    steps = [int(line.split(",")[0]) for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == [1, 10, 20, 30, 40]
+    assert json.loads((run / "summary.json").read_text())["steps"] == 40
+    assert len(list(tmp_path.joinpath("2dimage").iterdir())) == 1  # no new run folder
+
+
+def test_denoise_reports_input_best_and_final(tmp_path):
+    proc = run_script(DENOISE, *SMALL, "--steps=60", "--lr=1e-2", f"--out={tmp_path}")
+    assert proc.returncode == 0, proc.stderr
+    s = json.loads((run_folder(proc) / "summary.json").read_text())
+    assert s["best_psnr"] >= s["psnr"] - 1e-6
+    assert s["best_psnr"] > s["input_psnr"] + 1.0, s  # denoising helps
+
+
+def _bad_files(tmp_path):
+    import imageio.v3 as iio
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("this is not an image\n")
+    iio.imwrite(tmp_path / "one.png", np.zeros((1, 1), np.uint8))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--data=/nonexistent/cat.png"], "not found"),
+        (["--data={d}/empty.png"], "empty"),
+        (["--data={d}/text.png"], "not a readable image"),
+        (["--data={d}/one.png"], "1x1"),
+        (["--stepz=3"], "unknown setting"),
+        (["--steps=ten"], "expects an int"),
+        (["--steps=0"], "--steps must be > 0"),
+        (["--steps=-5"], "--steps must be > 0"),
+        (["--model=transformer"], "valid: oinr"),
+        (["--resume={d}"], "config.json"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    d = _bad_files(tmp_path)
+    out = tmp_path / "results"
+    existing = out / "2dimage" / "20000101-000000"
+    existing.mkdir(parents=True)
+    (existing / "summary.json").write_text('{"psnr": 1}')
+    proc = run_script(TRAIN, *[a.format(d=d) for a in args], f"--out={out}", "--progress=false")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [p.name for p in (out / "2dimage").iterdir()] == ["20000101-000000"]  # nothing new, nothing lost
+    assert (existing / "summary.json").read_text() == '{"psnr": 1}'
+
+
+def test_checkpoint_carrying_code_is_refused_not_run(tmp_path):
+    proc = run_script(TRAIN, *SMALL, "--steps=5", f"--out={tmp_path}")
+    run = run_folder(proc)
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with open(run / "ckpt.pt", "wb") as f:
+        pickle.dump({"model": Evil(), "step": 1}, f)
+    proc = run_script(TRAIN, f"--resume={run}", "--steps=10")
+    assert proc.returncode == 2 and "refusing checkpoint" in proc.stderr, proc.stderr
+    assert not marker.exists()
