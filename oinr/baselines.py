@@ -35,6 +35,7 @@ from torch import nn
 
 from .encoding import axis_coords
 from .errors import UserError
+from .operator import n_params
 
 
 class _CoordinateMLP(nn.Module):
@@ -333,11 +334,6 @@ def build_baseline(name: str, dims: int, out_channels: int, hidden: int = 256, l
 def default_lr(name: str) -> float:
     """The Adam learning rate the registry gives baseline `name`."""
     return float(_entry(name)["lr"])
-
-
-def n_params(model: nn.Module) -> int:
-    """Trainable real scalars: a complex parameter counts twice (its real and imaginary parts)."""
-    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)
 
 
 def _count(name: str, dims: int, out_channels: int, hidden: int, layers: int) -> int:

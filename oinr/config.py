@@ -163,3 +163,18 @@ def load_run_config(run: Path) -> dict:
         return json.loads(f.read_text())["config"]
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"--resume: cannot read {f} ({e.__class__.__name__}); is {run} a run folder?") from None
+
+
+def script_defaults(script: Path) -> dict:
+    """The header constants (top-level ``NAME = literal`` lines) of an experiment script, without running it."""
+    tree = ast.parse(Path(script).read_text(), filename=str(script))
+    out = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.isupper():
+                try:
+                    out[name] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return out

@@ -50,6 +50,10 @@ class OINR(nn.Module):
         dims: number of spatial axes (1, 2 or 3).
         bias: conv biases on/off (the paper: off).
         omega: sine frequency of the hidden activations.
+        first_omega: sine frequency of the first activation (default: `omega`). With init='sine' the
+            first conv is drawn for `omega`, so first_omega / omega scales its pre-activations: the
+            larger, the more the sine mixes the separable x and y encodings into 2D patterns (SIREN's
+            first layer plays the same role with omega0 = 30).
         init: 'sine' (SIREN-style, see the module docstring) or 'default' (PyTorch's).
         padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
         last_kernel_size: kernel of the output conv (default: `kernel_size`).
@@ -71,6 +75,7 @@ class OINR(nn.Module):
         last_kernel_size: int | None = None,
         octaves: int | None = None,
         noise_channels: int = 0,
+        first_omega: float | None = None,
     ):
         super().__init__()
         self.octaves, self.noise_channels = octaves, noise_channels
@@ -91,9 +96,10 @@ class OINR(nn.Module):
         conv = _CONV[dims]
         sizes = [in_channels, *widths]
         layers: list[nn.Module] = []
-        for c_in, c_out in zip(sizes[:-1], sizes[1:]):
+        self.first_omega = self.omega if first_omega is None else float(first_omega)
+        for i, (c_in, c_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers += [conv(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias, padding_mode=padding_mode)]
-            layers += [Sine(omega)]
+            layers += [Sine(self.first_omega if i == 0 else omega)]
         self.last = conv(
             sizes[-1],
             out_channels,
@@ -145,5 +151,5 @@ def _fan_in(conv: nn.modules.conv._ConvNd) -> int:
 
 
 def n_params(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Trainable real scalars: a complex parameter counts twice (its real and imaginary parts)."""
+    return sum(p.numel() * (2 if p.is_complex() else 1) for p in model.parameters() if p.requires_grad)

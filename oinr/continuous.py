@@ -1,0 +1,88 @@
+"""A resolution-free O-INR: the operator of `oinr.operator` with continuous kernels (`ckconv.CKConv`).
+
+Each layer is the integral operator h(w) = int g(w - w') f(w') dw' with g a kernel network over relative
+positions in the domain's units, so the network is one map between *functions* on [-1, 1]^d: it can be
+trained on grids of several sizes and evaluated on any other (finer: super-resolution). The encoding is
+the same sin/cos grid (`oinr.encoding.encode_grid`), itself a function sampled at linspace(-1, 1, n).
+Without a noise channel: noise sampled per grid is not one function across resolutions.
+
+Layers: CKConv -> sin(omega .) per hidden width, then a linear CKConv to the output channels. The
+initialisation follows `oinr.operator`'s sine rule through CKConv's resolution-aware one: gain
+sqrt(2)/omega for the hidden layers, sqrt(2) for the output, matched at `init_resolution`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ckconv import CKConv
+
+from .encoding import encode_grid, n_channels
+from .operator import Sine
+
+
+class ContinuousOINR(nn.Module):
+    """Continuous-kernel conv + sine operator network for 1, 2 or 3 spatial dimensions.
+
+    Args:
+        out_channels: channels of the signal (1 gray, 3 RGB).
+        dims: number of spatial axes (1, 2 or 3).
+        octaves: sin/cos octaves of the input encoding (`make_input` builds it).
+        widths: hidden widths, one CKConv + sine per entry.
+        kernel_extent: kernel window of every layer in domain units (the domain is [-1, 1] per axis).
+        omega: sine frequency of the hidden activations.
+        kernel_net, hidden, layers, omega0, window: the kernel network of every layer (see `ckconv`).
+        bias: per-channel biases of every layer.
+        use_fft: True, False or None (by kernel size) for every layer.
+        init_resolution: samples per axis at which the initial kernels match a standard conv's scale.
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        dims: int = 2,
+        octaves: int = 5,
+        widths: Sequence[int] = (32, 32, 32),
+        kernel_extent: float = 0.25,
+        omega: float = 1.0,
+        kernel_net: str = "siren",
+        hidden: int = 32,
+        layers: int = 3,
+        omega0: float = 10.0,
+        window: str = "hann",
+        bias: bool = True,
+        use_fft: bool | None = None,
+        init_resolution: int = 64,
+    ):
+        super().__init__()
+        if not widths or min(widths) < 1:
+            raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
+        self.dims, self.octaves, self.omega = dims, octaves, float(omega)
+        self.kernel_extent = float(kernel_extent)
+        sizes = [n_channels(dims, octaves), *widths]
+        conv = dict(dims=dims, kernel_net=kernel_net, hidden=hidden, layers=layers, omega0=omega0,
+                    kernel_extent=kernel_extent, bias=bias, use_fft=use_fft, window=window,
+                    init_resolution=init_resolution)  # fmt: skip
+        body: list[nn.Module] = []
+        for c_in, c_out in zip(sizes[:-1], sizes[1:]):
+            body += [CKConv(c_in, c_out, init_gain=math.sqrt(2.0) / self.omega, **conv), Sine(omega)]
+        self.body = nn.Sequential(*body)
+        self.last = CKConv(sizes[-1], out_channels, init_gain=math.sqrt(2.0), **conv)
+
+    def make_input(self, shape, offset=None) -> torch.Tensor:
+        """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) for a grid of `shape`."""
+        dev = self.last.kernel_net.last.weight.device
+        enc = encode_grid(shape, self.octaves, offset=offset, device=dev)
+        return enc if enc.ndim == len(shape) + 2 else enc.unsqueeze(0)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *spatial)`` or ``(C_in, *spatial)`` -> ``(B, C_out, *spatial)``, at any grid size."""
+        if grid.ndim == self.dims + 1:
+            grid = grid.unsqueeze(0)  # (1, C_in, *spatial)
+        if grid.ndim != self.dims + 2:
+            raise ValueError(f"expected a (B, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
+        return self.last(self.body(grid))

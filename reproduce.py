@@ -1,0 +1,247 @@
+"""Reproduce the paper's comparisons, O-INR beside the usual INR baselines, into results/REPORT.md.
+
+    python reproduce.py                          # --scale=quick: all rows on a 2-core CPU, under 30 minutes
+    python reproduce.py --scale=paper            # the paper's settings, for a GPU
+    python reproduce.py --only=image/camera      # only the rows whose id starts with this (comma-separated)
+    python reproduce.py --report_only=true       # rebuild REPORT.md from the saved summary.json files
+
+Each row runs an experiment script in a subprocess into ``OUT/reproduce/<row id>/`` (its usual run
+folder, config.json and all), so every number in the report can be traced to the run that made it.
+At quick scale every method gets the same wall-time budget (its step count is calibrated on this
+machine before the run) and the baselines are sized to O-INR's parameter count. A row whose loss
+diverges is reported as diverged; a failing row does not stop the others.
+"""
+
+# settings
+SCALE = "quick"  # quick (2-core CPU) or paper (the paper's settings, a GPU)
+ONLY = ""  # comma-separated row-id prefixes, e.g. image/camera/oinr,denoise
+OUT = "results"  # results root: rows go to OUT/reproduce/, the report to OUT/REPORT.md
+SECONDS = 45.0  # quick scale: the training wall-time budget of each row
+REPORT_ONLY = False  # True: only rebuild the report from saved runs
+DEVICE = "auto"  # passed to every row
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+
+from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.errors import cli  # noqa: E402
+from oinr.experiment import check  # noqa: E402
+from oinr.imagefit import build_image_model  # noqa: E402
+from oinr.operator import n_params  # noqa: E402
+from oinr.plots import xy_plot  # noqa: E402
+from oinr.runs import REPO_ROOT, MetricsLog, pick_device  # noqa: E402
+
+MODELS = ["oinr", "siren", "wire", "gauss", "ffn", "finer"]
+IMAGES = {"camera": "data/camera.png", "kodim23": "data/kodim23.png"}
+TRAIN, DENOISE = REPO_ROOT / "2dimage" / "train.py", REPO_ROOT / "2dimage" / "denoise.py"
+
+
+@dataclass
+class Row:
+    id: str  # table/signal/method
+    table: str
+    script: Path
+    args: list = field(default_factory=list)
+    paper: str = "—"  # the paper's number for this row, where it gives one
+    budget: tuple | None = None  # (header cfg, channels, (H, W)): steps calibrated to SECONDS just before the run
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list  # summary.json keys shown after method / params / steps / time / device
+    note: str = ""
+
+
+TABLES = {
+    "image": Table(
+        "Image fitting (PSNR against the target)",
+        ["psnr", "ssim"],
+        "Equal wall-time budget per row at quick scale; baselines sized to O-INR's parameter count.",
+    ),
+    "denoise": Table(
+        "Denoising (WIRE's noise: Poisson tau = 30 + readout 2; PSNR against the clean image)",
+        ["input_psnr", "best_psnr", "psnr", "ssim"],
+        "best_psnr: the best logged PSNR during the fit (an oracle early stop); psnr: at the last step.",
+    ),
+}
+
+
+# ---------------------------------------------------------------------------------------------- rows
+
+
+def _header(script: Path, overrides: dict) -> dict:
+    cfg = script_defaults(script)
+    cfg.update(overrides)
+    return cfg
+
+
+def _matched_hidden(cfg: dict, model: str, channels: int) -> int:
+    """The baseline width whose parameter count matches O-INR's in this config."""
+    from oinr.baselines import hidden_for_budget
+
+    budget = n_params(build_image_model({**cfg, "MODEL": "oinr"}, channels, "cpu"))
+    return hidden_for_budget(model, 2, channels, cfg["LAYERS"], budget)
+
+
+def _calibrate_steps(cfg: dict, channels: int, hw: tuple, seconds: float, device) -> int:
+    """Steps of this model that fit in `seconds` on this machine (timed over a few real steps)."""
+    torch.manual_seed(0)
+    model = build_image_model(cfg, channels, device)
+    grid = model.make_input(hw)
+    y = torch.zeros(1, channels, *hw, device=device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def step():
+        opt.zero_grad()
+        torch.mean((model(grid) - y) ** 2).backward()
+        opt.step()
+
+    step()  # warm-up: allocation, kernel selection
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0, n = time.perf_counter(), 0
+    while n < 3 or time.perf_counter() - t0 < 1.0:
+        step()
+        n += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    per_step = (time.perf_counter() - t0) / n
+    return max(10, int(seconds / per_step))
+
+
+def image_rows(scale: str) -> list[Row]:
+    """Image fitting and denoising on the shipped images, every method."""
+    rows = []
+    preset = [str(REPO_ROOT / "2dimage" / "paper.py")] if scale == "paper" else []
+    for table, script, images in (("image", TRAIN, IMAGES), ("denoise", DENOISE, {"camera": IMAGES["camera"]})):
+        for name, path in images.items():
+            base = _header(script, {"DATA": path})
+            if scale == "paper":
+                base.update(script_defaults(REPO_ROOT / "2dimage" / "paper.py"))
+            img = load_image(resolve_path(path), base["SIZE"], base["GRAY"], verbose=False)
+            c, hw = img.shape[0], tuple(img.shape[1:])
+            for model in MODELS:
+                cfg = {**base, "MODEL": model}
+                args = [*preset, f"--data={path}", f"--model={model}"]
+                if model != "oinr":
+                    cfg["HIDDEN"] = _matched_hidden(base, model, c)
+                    args.append(f"--hidden={cfg['HIDDEN']}")
+                budget = (cfg, c, hw) if scale == "quick" else None
+                rows.append(Row(f"{table}/{name}/{model}", table, script, args, budget=budget))
+    return rows
+
+
+# later experiments add their row builders here; each returns rows of tables registered in TABLES
+ROW_BUILDERS = [image_rows]
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def run_row(row: Row, out: Path, device, seconds: float) -> dict:
+    """Run one row's script; record its status (ok, diverged, failed) beside its run folder."""
+    folder = out / "reproduce" / row.id
+    folder.mkdir(parents=True, exist_ok=True)
+    args = list(row.args)
+    if row.budget is not None:
+        args.append(f"--steps={_calibrate_steps(*row.budget, seconds, device)}")
+    cmd = [sys.executable, str(row.script), *args, f"--out={folder}", f"--device={device}", "--progress=false"]
+    print(f"[{row.id}] {' '.join(cmd[1:])}", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    lines = proc.stdout.strip().splitlines()
+    status = {"row": row.id, "command": cmd[1:], "returncode": proc.returncode, "paper": row.paper}
+    if proc.returncode == 0 and lines and lines[-1].startswith("run folder: "):
+        status.update(status="ok", run=lines[-1].removeprefix("run folder: "))
+    else:
+        err = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        status.update(status="diverged" if "loss became" in err else "failed", message=err)
+    (folder / "status.json").write_text(json.dumps(status, indent=2))
+    print(f"[{row.id}] {status['status']} {status.get('message', '')}", flush=True)
+    return status
+
+
+# ---------------------------------------------------------------------------------------------- report
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4f}"
+    return "—" if v is None else str(v)
+
+
+def collect(out: Path) -> dict:
+    """Every row's status and summary, read from OUT/reproduce/*/status.json and the runs' summary.json."""
+    rows = {}
+    for f in sorted((out / "reproduce").glob("**/status.json")):
+        st = json.loads(f.read_text())
+        if st.get("status") == "ok":
+            summary = Path(st["run"]) / "summary.json"
+            st["summary"] = json.loads(summary.read_text()) if summary.exists() else {}
+            st["metrics"] = Path(st["run"]) / "metrics.csv"
+        rows[st["row"]] = st
+    return rows
+
+
+def write_report(out: Path) -> Path:
+    rows = collect(out)
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    lines = ["# O-INR reproduction report", "", f"Written {time.strftime('%Y-%m-%d %H:%M')} by `reproduce.py`.", ""]
+    for key, table in TABLES.items():
+        mine = {rid: st for rid, st in rows.items() if rid.split("/")[0] == key}
+        if not mine:
+            continue
+        lines += [f"## {table.title}", "", table.note, ""]
+        head = ["row", "method", "params", "steps", "wall time (s)", "device", *table.columns, "paper"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for rid, st in mine.items():
+            s = st.get("summary", {})
+            if st["status"] != "ok":
+                cells = [rid, rid.split("/")[-1], "—", "—", "—", "—", *[st["status"]] * len(table.columns)]
+            else:
+                cells = [rid, s.get("model"), s.get("n_params"), s.get("steps"), s.get("wall_time_s"), s.get("device")]
+                cells += [s.get(c) for c in table.columns]
+            lines.append("| " + " | ".join(_fmt(c) for c in [*cells, st.get("paper", "—")]) + " |")
+        lines.append("")
+        for signal in sorted({rid.split("/")[1] for rid in mine}):
+            series = {}
+            for rid, st in mine.items():
+                if rid.split("/")[1] == signal and st["status"] == "ok" and Path(st["metrics"]).exists():
+                    m = MetricsLog.read(st["metrics"])
+                    series[rid.split("/")[-1]] = ([float(r["time_s"]) for r in m], [float(r["psnr"]) for r in m])
+            if series:
+                fig = xy_plot(series, figures / f"{key}_{signal}.png", "wall time (s)", "PSNR (dB)", f"{key}: {signal}")
+                lines += [f"![{key} {signal}](figures/{fig.name})", ""]
+    report = out / "REPORT.md"
+    report.write_text("\n".join(lines))
+    return report
+
+
+def main():
+    configure(globals())
+    check(SCALE in ("quick", "paper"), f"--scale must be quick or paper, got {SCALE!r}")
+    check(SECONDS > 0, f"--seconds must be > 0, got {SECONDS}")
+    out = Path(OUT)
+    if not REPORT_ONLY:
+        device = pick_device(DEVICE)
+        prefixes = [p for p in ONLY.split(",") if p]
+        rows = [r for build in ROW_BUILDERS for r in build(SCALE)]
+        chosen = [r for r in rows if not prefixes or any(r.id.startswith(p) for p in prefixes)]
+        check(bool(chosen), f"--only={ONLY} matches no row; rows: {', '.join(r.id for r in rows)}")
+        t0 = time.perf_counter()
+        for i, row in enumerate(chosen):
+            print(f"row {i + 1}/{len(chosen)}, {time.perf_counter() - t0:.0f} s so far", flush=True)
+            run_row(row, out, device, SECONDS)
+    print(f"report: {write_report(out)}")
+
+
+if __name__ == "__main__":
+    cli(main)
