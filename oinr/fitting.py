@@ -84,13 +84,15 @@ def fit(
     config: dict | None = None,
     resume: Path | None = None,
     columns: list[str] | None = None,
+    stop: Callable[[dict], bool] | None = None,
 ) -> FitResult:
     """Train `model` for `fc.steps` Adam steps of ``loss_fn(model, step)``.
 
     With `run`, writes ``run/metrics.csv`` (step, time_s, loss, lr and the keys of `evaluate`) every
     `log_every` steps and ``run/ckpt.pt`` every `ckpt_every` steps and at the end. With `resume` (a
     checkpoint path) the model, optimizer, RNG and elapsed time are restored and the fit continues
-    to `fc.steps`.
+    to `fc.steps`. `stop(row)`, checked at every logged row, ends the fit early when it returns True
+    (the step count then is where it stopped).
     """
     if fc.steps <= 0:
         raise UserError(f"--steps must be > 0, got {fc.steps}")
@@ -159,6 +161,9 @@ def fit(
             if log is not None:
                 log.append(row)
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k not in ("step", "time_s", "lr")})
+            if stop is not None and stop(row):
+                save(done, elapsed0 + time.perf_counter() - t0)
+                break
         if ckpt is not None and (done % fc.ckpt_every == 0 or done == fc.steps):
             save(done, elapsed0 + time.perf_counter() - t0)
     bar.close()
