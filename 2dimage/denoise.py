@@ -24,6 +24,7 @@ WIDTHS = (32, 32, 32)  # hidden conv widths
 KERNEL = 3  # odd conv kernel size
 BIAS = False  # conv biases (the paper: none)
 OMEGA = 1.0  # sine frequency of the hidden activations
+FIRST_OMEGA = 10.0  # sine frequency of the first activation: > OMEGA mixes the x and y encodings harder
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's
 HIDDEN = 256  # baselines only: hidden width of the MLP
 LAYERS = 3  # baselines only: hidden layers of the MLP

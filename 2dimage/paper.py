@@ -6,6 +6,7 @@ WIDTHS = (64, 128, 128, 64)  # hidden conv widths
 KERNEL = 3
 BIAS = False
 OMEGA = 1.0
+FIRST_OMEGA = 1.0
 INIT = "default"  # PyTorch's default conv initialisation
 STEPS = 1000
 LR = 1e-3

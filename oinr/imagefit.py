@@ -21,7 +21,8 @@ IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
     """MODEL from the header (O-INR settings or the baseline's HIDDEN/LAYERS), on `device`."""
     oinr_kw = dict(widths=cfg["WIDTHS"], kernel_size=cfg["KERNEL"], bias=cfg["BIAS"], omega=cfg["OMEGA"],
-                   init=cfg["INIT"], octaves=cfg["OCTAVES"], noise_channels=cfg["NOISE_CHANNELS"])  # fmt: skip
+                   init=cfg["INIT"], octaves=cfg["OCTAVES"], noise_channels=cfg["NOISE_CHANNELS"],
+                  first_omega=cfg.get("FIRST_OMEGA"))  # fmt: skip
     return build_model(cfg["MODEL"], 2, channels, oinr_kw, dict(hidden=cfg["HIDDEN"], layers=cfg["LAYERS"])).to(device)
 
 

@@ -57,6 +57,10 @@ class OINR(nn.Module):
         init: 'sine' (SIREN-style, see the module docstring) or 'default' (PyTorch's).
         padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
         last_kernel_size: kernel of the output conv (default: `kernel_size`).
+        first_kernel_size: kernel of the first conv (default: `kernel_size`). On a pure sin/cos grid a
+            shifted encoding is a fixed rotation of the unshifted one (sin(w(x+d)) = sin(wx)cos(wd) +
+            cos(wx)sin(wd)), so away from the border a k x k first conv equals some 1 x 1 conv: 1 keeps
+            the function class and saves k^d - 1 of that layer's work.
         octaves, noise_channels: the encoding this operator reads (see `oinr.encoding`); with
             `octaves` set, `in_channels` may be None and `make_input(shape)` builds the grid.
     """
@@ -76,6 +80,7 @@ class OINR(nn.Module):
         octaves: int | None = None,
         noise_channels: int = 0,
         first_omega: float | None = None,
+        first_kernel_size: int | None = None,
     ):
         super().__init__()
         self.octaves, self.noise_channels = octaves, noise_channels
@@ -85,8 +90,9 @@ class OINR(nn.Module):
             in_channels = n_channels(dims, octaves, noise_channels)
         if dims not in _CONV:
             raise ValueError(f"dims must be 1, 2 or 3, got {dims}")
-        if kernel_size < 1 or kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd and positive, got {kernel_size}")
+        for k in (kernel_size, first_kernel_size, last_kernel_size):
+            if k is not None and (k < 1 or k % 2 == 0):
+                raise ValueError(f"kernel sizes must be odd and positive, got {k}")
         if init not in ("sine", "default"):
             raise ValueError(f"init must be 'sine' or 'default', got {init!r}")
         if not widths or min(widths) < 1:
@@ -97,8 +103,10 @@ class OINR(nn.Module):
         sizes = [in_channels, *widths]
         layers: list[nn.Module] = []
         self.first_omega = self.omega if first_omega is None else float(first_omega)
+        first_kernel_size = kernel_size if first_kernel_size is None else first_kernel_size
         for i, (c_in, c_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-            layers += [conv(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias, padding_mode=padding_mode)]
+            k = first_kernel_size if i == 0 else kernel_size
+            layers += [conv(c_in, c_out, k, padding=k // 2, bias=bias, padding_mode=padding_mode)]
             layers += [Sine(self.first_omega if i == 0 else omega)]
         self.last = conv(
             sizes[-1],

@@ -88,6 +88,8 @@ def load_volume(path, resolution: int = 64, key: str = "", surface_only: bool = 
     a = _normalise(_read_array(path, fmt, key), path.name)
     if resolution:
         a = _resample(a, resolution, path.name)
+    elif min(a.shape) < MIN_RESOLUTION:
+        raise UserError(f"{path.name}: a {a.shape} volume has a side below {MIN_RESOLUTION}; is it a 2D image?")
     return torch.from_numpy(np.ascontiguousarray(a))
 
 
