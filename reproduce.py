@@ -71,6 +71,11 @@ TABLES = {
         ["input_psnr", "best_psnr", "psnr", "ssim"],
         "best_psnr: the best logged PSNR during the fit (an oracle early stop); psnr: at the last step.",
     ),
+    "volume": Table(
+        "3D occupancy (IoU at threshold 0.5)",
+        ["iou", "mse", "peak_memory_mb"],
+        "The script's default setting (quick) or 3dvolume/paper.py (paper).",
+    ),
 }
 
 
@@ -139,8 +144,14 @@ def image_rows(scale: str) -> list[Row]:
     return rows
 
 
+def volume_rows(scale: str) -> list[Row]:
+    """The Stanford bunny's occupancy."""
+    preset = [str(REPO_ROOT / "3dvolume" / "paper.py")] if scale == "paper" else []
+    return [Row("volume/bunny/oinr", "volume", REPO_ROOT / "3dvolume" / "train.py", preset)]
+
+
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows]
+ROW_BUILDERS = [image_rows, volume_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -207,7 +218,8 @@ def write_report(out: Path) -> Path:
             if st["status"] != "ok":
                 cells = [rid, rid.split("/")[-1], "—", "—", "—", "—", *[st["status"]] * len(table.columns)]
             else:
-                cells = [rid, s.get("model"), s.get("n_params"), s.get("steps"), s.get("wall_time_s"), s.get("device")]
+                method = s.get("model", rid.split("/")[-1])
+                cells = [rid, method, s.get("n_params"), s.get("steps"), s.get("wall_time_s"), s.get("device")]
                 cells += [s.get(c) for c in table.columns]
             lines.append("| " + " | ".join(_fmt(c) for c in [*cells, st.get("paper", "—")]) + " |")
         lines.append("")
@@ -216,7 +228,8 @@ def write_report(out: Path) -> Path:
             for rid, st in mine.items():
                 if rid.split("/")[1] == signal and st["status"] == "ok" and Path(st["metrics"]).exists():
                     m = MetricsLog.read(st["metrics"])
-                    series[rid.split("/")[-1]] = ([float(r["time_s"]) for r in m], [float(r["psnr"]) for r in m])
+                    if m and "psnr" in m[0]:
+                        series[rid.split("/")[-1]] = ([float(r["time_s"]) for r in m], [float(r["psnr"]) for r in m])
             if series:
                 fig = xy_plot(series, figures / f"{key}_{signal}.png", "wall time (s)", "PSNR (dB)", f"{key}: {signal}")
                 lines += [f"![{key} {signal}](figures/{fig.name})", ""]

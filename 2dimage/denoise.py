@@ -21,7 +21,8 @@ NOISE_CHANNELS = 0  # extra Gaussian-noise input channels
 # model
 MODEL = "oinr"  # oinr, or a baseline: siren, wire, gauss, ffn, finer
 WIDTHS = (32, 32, 32)  # hidden conv widths
-KERNEL = 3  # odd conv kernel size
+KERNEL = 3  # odd kernel of the hidden and output convs
+FIRST_KERNEL = 1  # first conv: on a sin/cos grid a k x k conv equals a 1 x 1 one inside (oinr/operator.py)
 BIAS = False  # conv biases (the paper: none)
 OMEGA = 1.0  # sine frequency of the hidden activations
 FIRST_OMEGA = 10.0  # sine frequency of the first activation: > OMEGA mixes the x and y encodings harder

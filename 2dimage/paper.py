@@ -4,6 +4,7 @@ SIZE = 0  # native resolution
 OCTAVES = 10  # sin/cos octaves per axis
 WIDTHS = (64, 128, 128, 64)  # hidden conv widths
 KERNEL = 3
+FIRST_KERNEL = 3
 BIAS = False
 OMEGA = 1.0
 FIRST_OMEGA = 1.0

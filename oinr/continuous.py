@@ -6,9 +6,19 @@ trained on grids of several sizes and evaluated on any other (finer: super-resol
 the same sin/cos grid (`oinr.encoding.encode_grid`), itself a function sampled at linspace(-1, 1, n).
 Without a noise channel: noise sampled per grid is not one function across resolutions.
 
-Layers: CKConv -> sin(omega .) per hidden width, then a linear CKConv to the output channels. The
-initialisation follows `oinr.operator`'s sine rule through CKConv's resolution-aware one: gain
-sqrt(2)/omega for the hidden layers, sqrt(2) for the output, matched at `init_resolution`.
+Layers: CKConv -> sin(omega .) per hidden width, then a linear CKConv to the output channels.
+
+Initialisation, in two steps. (1) CKConv's resolution-aware rule (`ckconv.conv`) with `oinr.operator`'s
+sine gains, sqrt(2)/omega for the hidden layers and sqrt(2) for the output, matched at `init_resolution`.
+That rule assumes uncorrelated kernel taps; a kernel network gives smooth, correlated ones and the
+encoding is smooth too, so the taps add up coherently and the pre-activations come out 2-5x larger than
+it predicts (siren kernels, widths 32: stds 4.6, 2.3, 2.3, 2.4 where 1, 1, 1, 1 was meant), alike at
+every resolution. (2) So `calibrate` passes the model's own input, the encoding at `init_resolution`,
+through the layers once and rescales each kernel network's output layer so that every pre-activation
+has std 1/omega (omega * pre-activation: unit std, SIREN's regime) and the output std 1, as a
+data-dependent init does (LSUV, Mishkin & Matas 2016). The input is a fixed function, so this is a
+deterministic part of the init. Without it, multi-resolution fits train worse and generalise far worse
+across sizes (2dimage/continuous.py's setting at 200 steps: 10-16 dB at held-out sizes instead of 20-21).
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ class ContinuousOINR(nn.Module):
         bias: per-channel biases of every layer.
         use_fft: True, False or None (by kernel size) for every layer.
         init_resolution: samples per axis at which the initial kernels match a standard conv's scale.
+        calibrate: end the initialisation with `calibrate` at init_resolution (see the module docstring).
     """
 
     def __init__(
@@ -57,6 +68,7 @@ class ContinuousOINR(nn.Module):
         bias: bool = True,
         use_fft: bool | None = None,
         init_resolution: int = 64,
+        calibrate: bool = True,
     ):
         super().__init__()
         if not widths or min(widths) < 1:
@@ -72,6 +84,21 @@ class ContinuousOINR(nn.Module):
             body += [CKConv(c_in, c_out, init_gain=math.sqrt(2.0) / self.omega, **conv), Sine(omega)]
         self.body = nn.Sequential(*body)
         self.last = CKConv(sizes[-1], out_channels, init_gain=math.sqrt(2.0), **conv)
+        if calibrate:
+            self.calibrate((init_resolution,) * dims)
+
+    @torch.no_grad()
+    def calibrate(self, shape) -> list[float]:
+        """Rescale each layer's kernel so that, on the encoding grid of `shape`, every pre-activation has std
+        1/omega and the output std 1 (biases must be zero, as at initialisation). Returns the factors applied."""
+        h = self.make_input(shape)  # (1, C_in, *shape)
+        factors = []
+        for conv, target in [*((m, 1.0 / self.omega) for m in self.body if isinstance(m, CKConv)), (self.last, 1.0)]:
+            factor = target / conv(h).std().clamp_min(1e-12).item()
+            conv.kernel_net.last.weight.mul_(factor)  # the sampled kernel is linear in this layer
+            factors.append(factor)
+            h = torch.sin(self.omega * conv(h)) if conv is not self.last else h
+        return factors
 
     def make_input(self, shape, offset=None) -> torch.Tensor:
         """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) for a grid of `shape`."""

@@ -20,9 +20,17 @@ IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 
 def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
     """MODEL from the header (O-INR settings or the baseline's HIDDEN/LAYERS), on `device`."""
-    oinr_kw = dict(widths=cfg["WIDTHS"], kernel_size=cfg["KERNEL"], bias=cfg["BIAS"], omega=cfg["OMEGA"],
-                   init=cfg["INIT"], octaves=cfg["OCTAVES"], noise_channels=cfg["NOISE_CHANNELS"],
-                  first_omega=cfg.get("FIRST_OMEGA"))  # fmt: skip
+    oinr_kw = {
+        "widths": cfg["WIDTHS"],
+        "kernel_size": cfg["KERNEL"],
+        "first_kernel_size": cfg.get("FIRST_KERNEL"),
+        "bias": cfg["BIAS"],
+        "omega": cfg["OMEGA"],
+        "first_omega": cfg.get("FIRST_OMEGA"),
+        "init": cfg["INIT"],
+        "octaves": cfg["OCTAVES"],
+        "noise_channels": cfg["NOISE_CHANNELS"],
+    }
     return build_model(cfg["MODEL"], 2, channels, oinr_kw, dict(hidden=cfg["HIDDEN"], layers=cfg["LAYERS"])).to(device)
 
 
