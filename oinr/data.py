@@ -25,10 +25,11 @@ def resolve_path(p: str | Path) -> Path:
     return alt if alt.exists() else p
 
 
-def _check_file(path: Path, what: str) -> Path:
+def check_file(path, what: str, hint: str = "a file") -> Path:
+    """The resolved path of an existing, non-empty file, or a UserError naming `what` was wrong."""
     path = resolve_path(path)
     if not path.exists():
-        raise UserError(f"{what} {path} not found; pass --data=<path to a file>")
+        raise UserError(f"{what} {path} not found; pass --data=<{hint}>")
     if path.is_dir():
         raise UserError(f"{what} {path} is a folder; pass --data=<path to a file>")
     if path.stat().st_size == 0:
@@ -57,7 +58,7 @@ def load_image(path, size=0, gray: bool = False, verbose: bool = True) -> torch.
     """
     import imageio.v3 as iio
 
-    path = _check_file(Path(path), "image")
+    path = check_file(path, "image", "a PNG, JPEG or TIFF image")
     try:
         a = np.asarray(iio.imread(path, index=0))
     except Exception:  # noqa: BLE001 - any reader failure is 'not an image' for the user

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import resolve_path
+from .data import check_file
 from .errors import UserError
 
 MIN_RESOLUTION = 8  # smaller grids cannot carry a 3x3x3 conv stack meaningfully
@@ -56,17 +56,6 @@ def _suffix(path: Path) -> tuple[str, bool]:
     return (sfx[-1] if sfx else ""), False
 
 
-def _check_file(path) -> Path:
-    path = resolve_path(path)
-    if not path.exists():
-        raise UserError(f"volume {path} not found; pass --data=<a .npy/.npz/.mat/.nii(.gz) volume or a mesh>")
-    if path.is_dir():
-        raise UserError(f"volume {path} is a folder; pass --data=<path to a file>")
-    if path.stat().st_size == 0:
-        raise UserError(f"volume {path} is empty (0 bytes)")
-    return path
-
-
 def _check_resolution(resolution: int, mesh: bool) -> None:
     if resolution == 0 and mesh:
         raise UserError(f"a mesh needs a voxel grid: pass --resolution=N with N >= {MIN_RESOLUTION}")
@@ -76,7 +65,7 @@ def _check_resolution(resolution: int, mesh: bool) -> None:
 
 def load_volume(path, resolution: int = 64, key: str = "", surface_only: bool = False) -> torch.Tensor:
     """A volume or mesh file as a float ``(D, H, W)`` tensor in [0, 1] (see the module docstring)."""
-    path = _check_file(path)
+    path = check_file(path, "volume", "a .npy/.npz/.mat/.nii(.gz) volume or a mesh")
     fmt, gz = _suffix(path)
     if fmt in MESH_SUFFIXES:
         _check_resolution(resolution, mesh=True)
@@ -178,7 +167,7 @@ def load_mesh(path):
     """Read a mesh (optionally gzipped) with trimesh; a scene is merged into one mesh."""
     import trimesh
 
-    path = _check_file(path)
+    path = check_file(path, "volume", "a .npy/.npz/.mat/.nii(.gz) volume or a mesh")
     fmt, gz = _suffix(path)
     try:
         if gz:
