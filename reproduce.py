@@ -205,7 +205,9 @@ def write_report(out: Path) -> Path:
     rows = collect(out)
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    lines = ["# O-INR reproduction report", "", f"Written {time.strftime('%Y-%m-%d %H:%M')} by `reproduce.py`.", ""]
+    stamp = time.strftime("%Y-%m-%d %H:%M")
+    lines = ["# O-INR reproduction report", "", f"Written {stamp} by `reproduce.py` (torch threads: "
+             f"{torch.get_num_threads()}; each run's config.json records its machine).", ""]  # fmt: skip
     for key, table in TABLES.items():
         mine = {rid: st for rid, st in rows.items() if rid.split("/")[0] == key}
         if not mine:

@@ -101,6 +101,7 @@ def write_config(run: Path, cfg: dict, device) -> None:
             "argv": sys.argv,
             "git_commit": git_commit(),
             "device": str(device),
+            "torch_threads": torch.get_num_threads(),
             "versions": {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__},
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         },
