@@ -116,3 +116,29 @@ def test_checkpoint_carrying_code_is_refused_not_run(tmp_path):
     proc = run_script(TRAIN, f"--resume={run}", "--steps=10")
     assert proc.returncode == 2 and "refusing checkpoint" in proc.stderr, proc.stderr
     assert not marker.exists()
+
+
+def test_image_formats_and_depths(tmp_path, capsys):
+    import imageio.v3 as iio
+    import torch
+
+    from oinr.data import load_image
+
+    rng = np.random.default_rng(0)
+    gray16 = rng.integers(0, 65536, (20, 30), dtype=np.uint16)
+    iio.imwrite(tmp_path / "g16.png", gray16)
+    img = load_image(tmp_path / "g16.png")
+    assert img.shape == (1, 20, 30) and torch.allclose(img[0], torch.from_numpy(gray16 / 65535.0).float())
+
+    rgba = rng.integers(0, 256, (16, 12, 4), dtype=np.uint8)
+    iio.imwrite(tmp_path / "rgba.png", rgba)
+    img = load_image(tmp_path / "rgba.png")
+    assert img.shape == (3, 16, 12) and "alpha channel" in capsys.readouterr().out
+    assert torch.allclose(img, torch.from_numpy(rgba[..., :3] / 255.0).float().permute(2, 0, 1))
+
+    iio.imwrite(tmp_path / "rgb.tif", rgba[..., :3])
+    iio.imwrite(tmp_path / "rgb.jpg", rgba[..., :3], quality=95)
+    assert load_image(tmp_path / "rgb.tif").shape == (3, 16, 12)
+    assert load_image(tmp_path / "rgb.jpg", gray=True).shape == (1, 16, 12)
+    assert load_image(tmp_path / "rgb.tif", size=32).shape == (3, 32, 24)  # longer side to SIZE, aspect kept
+    assert load_image(tmp_path / "rgb.tif", size=(10, 9)).shape == (3, 10, 9)
