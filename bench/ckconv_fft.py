@@ -15,7 +15,7 @@ KERNELS = (3, 7, 15, 31)  # odd kernel sizes to time
 # output
 REPEATS = 5  # timed calls per case (median reported), after one warm-up call
 SLOW_S = 5.0  # a case whose warm-up call takes longer than this many seconds is timed by that call alone
-THREADS = 0  # torch threads; 0 keeps torch's default
+THREADS = 1  # torch threads: 1 times steadily on a shared CPU; 0 keeps torch's default
 DEVICE = "cpu"  # cpu, cuda, cuda:N
 SEED = 0  # seeds the random input and kernels
 

@@ -6,7 +6,10 @@ trained on grids of several sizes and evaluated on any other (finer: super-resol
 the same sin/cos grid (`oinr.encoding.encode_grid`), itself a function sampled at linspace(-1, 1, n).
 Without a noise channel: noise sampled per grid is not one function across resolutions.
 
-Layers: CKConv -> sin(omega .) per hidden width, then a linear CKConv to the output channels.
+Layers: CKConv -> sin(omega .) per hidden width, then a linear CKConv to the output channels. Every
+kernel has a Dirac component by default (``dirac=True``: g(s) = K(s) + A delta(s), see `ckconv.conv`):
+the pointwise part passes all the encoding's octaves, which a smooth windowed kernel alone attenuates,
+and keeps the operator resolution-free.
 
 Initialisation, in two steps. (1) CKConv's resolution-aware rule (`ckconv.conv`) with `oinr.operator`'s
 sine gains, sqrt(2)/omega for the hidden layers and sqrt(2) for the output, matched at `init_resolution`.
@@ -45,11 +48,15 @@ class ContinuousOINR(nn.Module):
         widths: hidden widths, one CKConv + sine per entry.
         kernel_extent: kernel window of every layer in domain units (the domain is [-1, 1] per axis).
         omega: sine frequency of the hidden activations.
+        first_omega: sine frequency of the first activation (default `omega`); as in `oinr.operator.OINR`,
+            the first layer is initialised for `omega`, so first_omega / omega scales its pre-activations
+            and how hard the sine mixes the separable x and y encodings into 2D patterns.
         kernel_net, hidden, layers, omega0, window: the kernel network of every layer (see `ckconv`).
         bias: per-channel biases of every layer.
         use_fft: True, False or None (by kernel size) for every layer.
         init_resolution: samples per axis at which the initial kernels match a standard conv's scale.
         calibrate: end the initialisation with `calibrate` at init_resolution (see the module docstring).
+        dirac: give every kernel a learnable Dirac component (a pointwise term A x(t)).
     """
 
     def __init__(
@@ -69,19 +76,23 @@ class ContinuousOINR(nn.Module):
         use_fft: bool | None = None,
         init_resolution: int = 64,
         calibrate: bool = True,
+        dirac: bool = True,
+        first_omega: float | None = None,
     ):
         super().__init__()
         if not widths or min(widths) < 1:
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
         self.dims, self.octaves, self.omega = dims, octaves, float(omega)
+        self.first_omega = self.omega if first_omega is None else float(first_omega)
         self.kernel_extent = float(kernel_extent)
         sizes = [n_channels(dims, octaves), *widths]
         conv = dict(dims=dims, kernel_net=kernel_net, hidden=hidden, layers=layers, omega0=omega0,
                     kernel_extent=kernel_extent, bias=bias, use_fft=use_fft, window=window,
-                    init_resolution=init_resolution)  # fmt: skip
+                    init_resolution=init_resolution, dirac=dirac)  # fmt: skip
         body: list[nn.Module] = []
-        for c_in, c_out in zip(sizes[:-1], sizes[1:]):
-            body += [CKConv(c_in, c_out, init_gain=math.sqrt(2.0) / self.omega, **conv), Sine(omega)]
+        for i, (c_in, c_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            body += [CKConv(c_in, c_out, init_gain=math.sqrt(2.0) / self.omega, **conv)]
+            body += [Sine(self.first_omega if i == 0 else self.omega)]
         self.body = nn.Sequential(*body)
         self.last = CKConv(sizes[-1], out_channels, init_gain=math.sqrt(2.0), **conv)
         if calibrate:
@@ -93,11 +104,14 @@ class ContinuousOINR(nn.Module):
         1/omega and the output std 1 (biases must be zero, as at initialisation). Returns the factors applied."""
         h = self.make_input(shape)  # (1, C_in, *shape)
         factors = []
-        for conv, target in [*((m, 1.0 / self.omega) for m in self.body if isinstance(m, CKConv)), (self.last, 1.0)]:
+        for conv, sine in [*zip(self.body[::2], self.body[1::2]), (self.last, None)]:
+            target = 1.0 / self.omega if sine is not None else 1.0
             factor = target / conv(h).std().clamp_min(1e-12).item()
             conv.kernel_net.last.weight.mul_(factor)  # the sampled kernel is linear in this layer
+            if conv.dirac is not None:
+                conv.dirac.mul_(factor)
             factors.append(factor)
-            h = torch.sin(self.omega * conv(h)) if conv is not self.last else h
+            h = sine(conv(h)) if sine is not None else h
         return factors
 
     def make_input(self, shape, offset=None) -> torch.Tensor:

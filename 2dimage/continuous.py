@@ -1,0 +1,229 @@
+"""Resolution-free O-INR: one continuous-kernel O-INR trained on an image at several sizes, evaluated at
+held-out sizes inside the range and at SUPER_RES_FACTOR x the largest (super-resolution), against the
+discrete O-INR, bicubic upsampling and SIREN, each fitted at the largest training size.
+
+    python 2dimage/continuous.py [--resolutions=48,64,80,96 --held_out=56,72,88 --kernel_net=gabor]
+
+Every target is the image resized (anti-aliased bicubic) with corners aligned, so pixel i of an n-pixel
+axis samples the image at x = -1 + 2i/(n-1), the grid every model reads (the paper used one image at
+sizes between 256 and 358 px; the CPU default is 48..96 px).
+"""
+
+# data
+DATA = "data/camera.png"  # PNG / JPEG / TIFF, 8 or 16 bit, gray, RGB or RGBA (alpha dropped)
+GRAY = False  # True: convert a colour image to luminance
+RESOLUTIONS = (48, 56, 64, 72, 80, 88, 96)  # training sizes (longer side, px, aspect kept), >= 2; step s: s % 7
+HELD_OUT = (52, 60, 68, 76, 84, 92)  # never trained on, inside the range (>= 1; the first is logged while fitting)
+SUPER_RES_FACTOR = 2.0  # also evaluate at this multiple of the largest training size (super-resolution)
+# encoding
+OCTAVES = 5  # sin/cos octaves per axis; the top one (16*pi) stays under the Nyquist rate of 48 px
+# model
+WIDTHS = (32, 32, 32)  # hidden widths, one continuous-kernel conv + sine each
+KERNEL_EXTENT = 0.2  # kernel window in domain units ([-1, 1] per axis): 5 taps at 48 px, 9 at 96, 19 at 192
+KERNEL_NET = "siren"  # kernel network: siren, mlp or gabor (MAGNet)
+KERNEL_HIDDEN = 32  # hidden width of each kernel network
+KERNEL_LAYERS = 3  # linear layers of each kernel network (gabor: Gabor filters)
+OMEGA0 = 10.0  # frequency of the siren / gabor kernel networks (bandwidth of the kernels)
+WINDOW = "hann"  # hann: kernels fade to zero at the window's edge (consistent across sizes); none
+DIRAC = True  # add a pointwise term A x(t) to every kernel (600 steps: +1.5 to 2.6 dB at every size)
+OMEGA = 8.0  # hidden sine frequency; PSNR at 96/192 px: 1 -> 25.7/22.8 dB, 3 -> 27.2/23.4, 8 -> 28.4/23.8
+BIAS = True  # per-channel biases
+USE_FFT = "auto"  # auto: FFT from ckconv.FFT_MIN_TAPS taps up (here: the 192 px evaluation); fft; direct
+# baselines: fitted at the largest training size, evaluated on every grid
+BASELINES = "oinr,bicubic,siren"  # comma-separated, any of oinr (discrete kernels), bicubic, siren; "" for none
+BASELINE_STEPS = 300  # Adam steps of each fitted baseline
+OINR_KERNEL = 3  # discrete O-INR: odd kernel size in pixels (WIDTHS and OCTAVES shared with the above)
+OINR_OMEGA = 1.0  # discrete O-INR: hidden sine frequency (2dimage/train.py's)
+OINR_FIRST_OMEGA = 10.0  # discrete O-INR: first sine frequency (2dimage/train.py's)
+OINR_LR = 1e-2  # discrete O-INR learning rate (2dimage/train.py's)
+SIREN_HIDDEN = 256  # SIREN hidden width
+SIREN_LAYERS = 3  # SIREN hidden layers
+SIREN_LR = 1e-3  # the registry's 1e-4 (SIREN's paper) underfits in a few hundred steps
+# optim
+STEPS = 1500  # Adam steps of the continuous O-INR, one training size per step in turn
+LR = 3e-3  # continuous O-INR learning rate (1e-2 trains worse and generalises across sizes far worse)
+SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
+WARMUP = 0  # linear warm-up steps
+FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
+SEED = 0  # seeds torch, numpy and python (and each baseline's init)
+DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
+# output
+OUT = "results"  # results root; the run goes to OUT/continuous/<timestamp>/
+LOG_EVERY = 50  # steps between metrics.csv rows (each costs a forward pass at HELD_OUT[0])
+CKPT_EVERY = 250  # steps between checkpoints (one is always written at the end)
+RESUME = ""  # a run folder to continue to STEPS (the baselines are fitted again)
+PROGRESS = True  # tqdm progress bars
+
+import math  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from ckconv import KERNEL_NETS, kernel_taps  # noqa: E402
+from ckconv.conv import WINDOWS  # noqa: E402
+from oinr.baselines import build_baseline  # noqa: E402
+from oinr.config import configure  # noqa: E402
+from oinr.continuous import ContinuousOINR  # noqa: E402
+from oinr.data import load_image, resolve_path, save_image, target_size  # noqa: E402
+from oinr.errors import UserError, cli  # noqa: E402
+from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fitting import FitConfig, fit  # noqa: E402
+from oinr.metrics import psnr  # noqa: E402
+from oinr.operator import OINR, n_params  # noqa: E402
+from oinr.plots import curves, montage, xy_plot  # noqa: E402
+from oinr.runs import atomic_write  # noqa: E402
+
+METHODS = {"continuous": "continuous O-INR", "oinr": "discrete O-INR", "bicubic": "bicubic", "siren": "SIREN"}
+
+
+def resize(img: torch.Tensor, hw) -> torch.Tensor:
+    """(C, H, W) in [0, 1] -> (C, h, w): anti-aliased bicubic with corners aligned (sample i at -1 + 2i/(n-1))."""
+    down = hw[0] < img.shape[1] or hw[1] < img.shape[2]
+    out = F.interpolate(img[None], size=tuple(hw), mode="bicubic", align_corners=True, antialias=down)
+    return out[0].clamp(0, 1)  # (C, h, w)
+
+
+def check_sizes(native) -> dict:
+    """Validate the sizes against the kernel and the image; returns {size: (h, w)} in evaluation order."""
+    check(len(RESOLUTIONS) >= 2, f"--resolutions needs at least two training sizes, got {RESOLUTIONS}")
+    check(len(HELD_OUT) >= 1, "--held_out needs at least one size to evaluate at")
+    check(len(set(RESOLUTIONS)) == len(RESOLUTIONS), f"--resolutions has repeated sizes: {RESOLUTIONS}")
+    check(not set(HELD_OUT) & set(RESOLUTIONS), f"--held_out {HELD_OUT} repeats training sizes {RESOLUTIONS}")
+    check(KERNEL_EXTENT > 0, f"--kernel_extent must be > 0 (domain units; the domain is 2 wide), got {KERNEL_EXTENT}")
+    check(SUPER_RES_FACTOR >= 1, f"--super_res_factor must be >= 1, got {SUPER_RES_FACTOR}")
+    super_res = round(SUPER_RES_FACTOR * max(RESOLUTIONS))
+    min_side = math.ceil(4 / KERNEL_EXTENT - 1e-9) + 1  # the smallest axis on which the kernel has 3 taps
+    hw = {}
+    for s in sorted({*RESOLUTIONS, *HELD_OUT, super_res}):
+        check(isinstance(s, int) and s > 0, f"sizes must be positive ints, got {s!r}")
+        h, w = target_size(native, s)
+        what = f"size {s} ({h}x{w}) is smaller than the kernel: a --kernel_extent={KERNEL_EXTENT} window needs axes"
+        fix = f"of at least {min_side} px to span 3 samples; use larger sizes or a larger --kernel_extent"
+        check(kernel_taps(min(h, w), KERNEL_EXTENT) >= 3, f"{what} {fix}")
+        hw[s] = (h, w)
+    big = max(hw, key=lambda s: hw[s][0] * hw[s][1])
+    check(hw[big][0] <= native[0] and hw[big][1] <= native[1],
+          f"{resolve_path(DATA)} is {native[0]}x{native[1]} px, smaller than the largest requested size {big} "
+          f"(SUPER_RES_FACTOR x {max(RESOLUTIONS)}): targets are downscaled images; use a larger image or "
+          "smaller --resolutions")  # fmt: skip
+    return hw
+
+
+def fit_baseline(name: str, model, target: torch.Tensor, lr: float):
+    """Fit a baseline to one (C, H, W) target in [0, 1] on the [-1, 1] scale; returns the fitted model."""
+    grid = model.make_input(target.shape[1:])  # (1, C_in, H, W)
+    y = (target * 2 - 1).unsqueeze(0)  # (1, C, H, W)
+    desc = f"{name} {target.shape[1]}x{target.shape[2]}"
+    fc = FitConfig(steps=BASELINE_STEPS, lr=lr, schedule=SCHEDULE, warmup=WARMUP, final_lr_ratio=FINAL_LR_RATIO,
+                   log_every=BASELINE_STEPS, progress=PROGRESS, desc=desc)  # fmt: skip
+    fit(model, lambda m, step: torch.mean((m(grid) - y) ** 2), fc)
+    return model
+
+
+def finite(row: dict) -> dict:
+    """PSNRs with an infinite one (a baseline evaluated on its own target) as None, for strict JSON."""
+    return {k: v if math.isfinite(v) else None for k, v in row.items()}
+
+
+@torch.no_grad()
+def render(model, hw) -> torch.Tensor:
+    """A fitted model's output on the grid of size hw, as a (C, h, w) image in [0, 1] on the CPU."""
+    return ((model(model.make_input(hw))[0] + 1) / 2).clamp(0, 1).cpu()
+
+
+def main():
+    cfg = configure(globals())
+    # data: the native image, validated against every requested size before any folder exists
+    img = load_image(resolve_path(DATA), 0, GRAY)  # (C, H0, W0) in [0, 1]
+    hw = check_sizes(tuple(img.shape[1:]))
+    check(KERNEL_NET in KERNEL_NETS, f"--kernel_net must be one of {', '.join(KERNEL_NETS)}, got {KERNEL_NET!r}")
+    check(WINDOW in WINDOWS, f"--window must be one of {', '.join(WINDOWS)}, got {WINDOW!r}")
+    check(USE_FFT in ("auto", "fft", "direct"), f"--use_fft must be auto, fft or direct, got {USE_FFT!r}")
+    baselines = [b.strip() for b in BASELINES.split(",") if b.strip()]
+    unknown = set(baselines) - set(METHODS) - {"continuous"}
+    check(not unknown, f"--baselines: unknown {', '.join(sorted(unknown))}; choose from oinr, bicubic, siren")
+    check(BASELINE_STEPS > 0, f"--baseline_steps must be > 0, got {BASELINE_STEPS}")
+    targets = {s: resize(img, hw[s]) for s in hw}  # size -> (C, h, w)
+    c, largest = img.shape[0], max(RESOLUTIONS)
+    super_res = max(hw)
+    role = {s: "train" if s in RESOLUTIONS else "held-out" if s in HELD_OUT else "super-res" for s in hw}
+
+    # model
+    device = setup(cfg)
+    try:
+        model = ContinuousOINR(c, 2, octaves=OCTAVES, widths=WIDTHS, kernel_extent=KERNEL_EXTENT, omega=OMEGA,
+                               kernel_net=KERNEL_NET, hidden=KERNEL_HIDDEN, layers=KERNEL_LAYERS, omega0=OMEGA0,
+                               window=WINDOW, bias=BIAS, use_fft={"auto": None, "fft": True, "direct": False}[USE_FFT],
+                               dirac=DIRAC, init_resolution=largest).to(device)  # fmt: skip
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    run, ckpt = open_run(cfg, "continuous", device)
+    print(f"image {resolve_path(DATA)}: {c}x{img.shape[1]}x{img.shape[2]}; sizes: training {list(RESOLUTIONS)}, "
+          f"held out {list(HELD_OUT)}, super-res {super_res}; {n_params(model)} parameters; {device}")  # fmt: skip
+
+    # fit: step s trains on RESOLUTIONS[s % len], so a resumed run sees the same sequence
+    train = [(model.make_input(hw[s]), (targets[s] * 2 - 1).unsqueeze(0).to(device)) for s in RESOLUTIONS]
+    monitor = HELD_OUT[0]
+
+    def loss_fn(m, step):
+        grid, y = train[step % len(train)]  # (1, C_in, h, w), (1, C, h, w)
+        return torch.mean((m(grid) - y) ** 2)
+
+    def evaluate(m, loss):
+        return {"psnr_heldout": psnr(render(m, hw[monitor]), targets[monitor])}
+
+    t0 = time.perf_counter()
+    res = fit(model, loss_fn, fit_config(cfg, LR, f"continuous {'/'.join(map(str, RESOLUTIONS))}"), evaluate=evaluate,
+              run=run, config=cfg, resume=ckpt, columns=["step", "time_s", "loss", "lr", "psnr_heldout"])  # fmt: skip
+
+    # baselines at the largest training size
+    others = {}
+    for name in baselines:
+        torch.manual_seed(SEED)  # each baseline's init independent of what ran before
+        if name == "oinr":
+            m = OINR(None, c, widths=WIDTHS, kernel_size=OINR_KERNEL, omega=OINR_OMEGA, first_omega=OINR_FIRST_OMEGA,
+                     octaves=OCTAVES).to(device)  # fmt: skip
+            others[name] = fit_baseline(name, m, targets[largest].to(device), OINR_LR)
+        elif name == "siren":
+            m = build_baseline("siren", 2, c, hidden=SIREN_HIDDEN, layers=SIREN_LAYERS).to(device)
+            others[name] = fit_baseline(name, m, targets[largest].to(device), SIREN_LR)
+
+    # evaluate every method on every grid
+    preds = {s: {"continuous": render(model, hw[s])} for s in hw}  # size -> method -> (C, h, w)
+    for s in hw:
+        for name in baselines:
+            preds[s][name] = resize(targets[largest], hw[s]) if name == "bicubic" else render(others[name], hw[s])
+    table = {s: {k: psnr(p, targets[s]) for k, p in preds[s].items()} for s in hw}  # size -> method -> dB
+    methods = ["continuous", *baselines]
+    lines = [f"| size | role | {' | '.join(METHODS[k] for k in methods)} |", "|---|---|" + "---:|" * len(methods)]
+    for s in hw:
+        cells = " | ".join(f"{table[s][k]:.2f}" if math.isfinite(table[s][k]) else "exact" for k in methods)
+        lines.append(f"| {hw[s][0]}x{hw[s][1]} | {role[s]} | {cells} |")
+    text = "PSNR (dB) against the image resized to each size; baselines fitted at " + \
+        f"{hw[largest][0]}x{hw[largest][1]}\n\n" + "\n".join(lines) + "\n"  # fmt: skip
+    print(text)
+
+    # save
+    atomic_write(run / "table.md", lambda f: f.write(text.encode()))
+    save_image(run / "super_resolution.png", preds[super_res]["continuous"])
+    sizes = sorted(hw)
+    title = f"trained on {list(RESOLUTIONS)}, baselines on {largest}"
+    xy_plot({METHODS[k]: (sizes, [table[s][k] for s in sizes]) for k in methods}, run / "figures" / "psnr.png",
+            "size (px, longer side)", "PSNR (dB)", title)  # fmt: skip
+    panels = {f"target {super_res}": targets[super_res]}
+    panels.update({f"{METHODS[k]} ({table[super_res][k]:.2f} dB)": preds[super_res][k] for k in methods})
+    montage(panels, run / "figures" / "super_resolution.png", title=f"{SUPER_RES_FACTOR:g}x super-resolution")
+    curves(run / "metrics.csv", run / "figures" / "curves.png", keys=("loss", "psnr_heldout"),
+           title=f"continuous O-INR, PSNR at {monitor} px")  # fmt: skip
+    mean = lambda r, k: sum(table[s][k] for s in hw if role[s] == r) / sum(role[s] == r for s in hw)
+    finish(run, psnr_train=mean("train", "continuous"), psnr_heldout=mean("held-out", "continuous"),
+           psnr_super_res=table[super_res]["continuous"],
+           table={str(s): {"size": list(hw[s]), "role": role[s], **finite(table[s])} for s in hw},
+           n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
+           total_time_s=time.perf_counter() - t0, device=str(device), image=str(DATA),
+           resolutions=list(RESOLUTIONS), held_out=list(HELD_OUT), super_res=super_res)  # fmt: skip
+
+
+if __name__ == "__main__":
+    cli(main)
