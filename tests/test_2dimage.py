@@ -56,7 +56,8 @@ def test_resume_continues_to_more_steps(tmp_path):
 
 
 def test_denoise_reports_input_best_and_final(tmp_path):
-    proc = run_script(DENOISE, *SMALL, "--steps=60", "--lr=1e-2", f"--out={tmp_path}")
+    # 64 px: at 32 px the noisy image holds too little structure to denoise (measured +0.2 dB)
+    proc = run_script(DENOISE, *SMALL, "--size=64", "--steps=40", f"--out={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     s = json.loads((run_folder(proc) / "summary.json").read_text())
     assert s["best_psnr"] >= s["psnr"] - 1e-6
