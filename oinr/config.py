@@ -55,6 +55,8 @@ def coerce(name: str, default, value, raw: str | None = None):
     elif isinstance(default, str):
         return raw if raw is not None else value if isinstance(value, str) else _fail(name, default, value)
     elif isinstance(default, (tuple, list)):
+        if isinstance(value, str):  # --models=oinr,siren: bare words are not literals
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
         items = value if isinstance(value, (tuple, list)) else (value,)
         if default:
             items = [coerce(name, default[0], v) for v in items]

@@ -104,6 +104,7 @@ def test_overrides_types_and_case():
     assert cfg["WIDTHS"] == (16, 32)
     assert cfg["GRAY"] is True
     assert configure(_ns(), ["--widths=[4]"])["WIDTHS"] == (4,)
+    assert configure(_ns(NAMES=("a",)), ["--names=oinr,siren"])["NAMES"] == ("oinr", "siren")
     assert configure(_ns(), ["--data=123"])["DATA"] == "123"  # strings stay raw
 
 
