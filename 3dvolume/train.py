@@ -83,9 +83,7 @@ def main():
     # model
     device = setup(cfg)
     cl = torch.channels_last_3d  # about 2x faster 3D convs on a CPU, harmless on a GPU
-    oinr_kw = dict(widths=WIDTHS, kernel_size=KERNEL, bias=BIAS, omega=OMEGA, init=INIT, octaves=OCTAVES,
-                   noise_channels=NOISE_CHANNELS)  # fmt: skip
-    model = build_model("oinr", 3, 1, oinr_kw).to(device).to(memory_format=cl)
+    model = build_model(cfg, 3, 1, "oinr").to(device).to(memory_format=cl)
     grid = model.make_input(shape).contiguous(memory_format=cl)  # (1, C_in, D, H, W)
     radius = model.receptive_radius()
     side = tile_side_for(shape, MAX_VOXELS, radius)  # None: the whole grid fits in one step

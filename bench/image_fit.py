@@ -3,7 +3,7 @@
 Also the O-INR training step's achieved GFLOP/s next to a large float32 matmul's (this machine's
 practical peak), measured in the same run. Not a test: timings depend on the machine and its load.
 
-    python bench/image_fit.py [--size=256 --budget=300 --models=oinr,siren,siren_tuned]
+    python bench/image_fit.py [--size=256 --budget=300 --models=oinr,siren,siren_paper]
 """
 
 # data
@@ -11,7 +11,7 @@ DATA = "data/camera.png"  # the image every method fits
 SIZE = 256  # longer side in pixels
 GRAY = True  # the cameraman is gray already; True also makes a colour image comparable
 # run
-MODELS = ("oinr", "siren", "siren_tuned", "wire", "gauss", "ffn", "finer")  # siren_tuned: SIREN at lr 1e-3
+MODELS = ("oinr", "siren", "siren_paper", "wire", "gauss", "ffn", "finer")  # siren: the harness best (lr 1e-3); siren_paper: lr 1e-4
 BUDGET = 300.0  # seconds per method at most (a method that never reaches 30 dB stops here)
 THRESHOLDS = (25.0, 30.0)  # dB
 SEED = 0
@@ -29,12 +29,11 @@ from oinr.errors import cli  # noqa: E402
 from oinr.fitting import FitConfig, fit  # noqa: E402
 from oinr.imagefit import build_image_model  # noqa: E402
 from oinr.metrics import psnr_from_mse  # noqa: E402
-from oinr.models import default_lr  # noqa: E402
+from oinr.models import model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
-SIREN_TUNED_LR = 1e-3  # the best SIREN rate found for short fits (oinr/baselines.py notes the sweep)
 
 
 def matmul_gflops(device, n: int = 2048, seconds: float = 3.0) -> float:
@@ -75,11 +74,11 @@ def step_gflops(model, grid, target, steps: int = 5) -> tuple[float, float]:
 def time_to_thresholds(name: str, cfg: dict, img, device) -> dict:
     """Fit with the model's script setting (or BUDGET seconds at most); the first times each threshold is met."""
     torch.manual_seed(SEED)
-    model_name = "siren" if name == "siren_tuned" else name
+    model_name = "siren" if name == "siren_paper" else name
     c, h, w = img.shape
     model = build_image_model({**cfg, "MODEL": model_name}, c, device)
     grid, y = model.make_input((h, w)), (img * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
-    lr = SIREN_TUNED_LR if name == "siren_tuned" else default_lr(model_name, cfg["LR"])
+    lr = model_lr({**cfg, "MODEL": model_name, "BASELINE_SETTING": "paper" if name == "siren_paper" else "tuned"})
     steps = cfg["STEPS"] if name == "oinr" else 100_000  # baselines: constant-ish rate until the budget
     fc = FitConfig(steps=steps, lr=lr, schedule=cfg["SCHEDULE"] if name == "oinr" else "constant",
                    final_lr_ratio=cfg["FINAL_LR_RATIO"], log_every=1, progress=False)  # fmt: skip

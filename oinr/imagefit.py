@@ -13,25 +13,14 @@ import torch
 from .experiment import fit_config
 from .fitting import FitResult, fit
 from .metrics import psnr, psnr_from_mse
-from .models import build_model, default_lr
+from .models import build_model, model_lr
 
 IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 
 
 def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
-    """MODEL from the header (O-INR settings or the baseline's HIDDEN/LAYERS), on `device`."""
-    oinr_kw = {
-        "widths": cfg["WIDTHS"],
-        "kernel_size": cfg["KERNEL"],
-        "first_kernel_size": cfg.get("FIRST_KERNEL"),
-        "bias": cfg["BIAS"],
-        "omega": cfg["OMEGA"],
-        "first_omega": cfg.get("FIRST_OMEGA"),
-        "init": cfg["INIT"],
-        "octaves": cfg["OCTAVES"],
-        "noise_channels": cfg["NOISE_CHANNELS"],
-    }
-    return build_model(cfg["MODEL"], 2, channels, oinr_kw, dict(hidden=cfg["HIDDEN"], layers=cfg["LAYERS"])).to(device)
+    """MODEL from the header (any registered model, see `oinr.models`), for a `channels`-channel image, on `device`."""
+    return build_model(cfg, 2, channels).to(device)
 
 
 def fit_image(
@@ -61,7 +50,7 @@ def fit_image(
             return {"psnr": psnr_from_mse(loss, 2.0)}  # MSE on [-1, 1]: the same dB as on [0, 1]
         return {"psnr": psnr(((m(grid) + 1) / 2).clamp(0, 1), ref)}
 
-    fc = fit_config(cfg, default_lr(cfg["MODEL"], cfg["LR"]), f"{cfg['MODEL']} {h}x{w}")
+    fc = fit_config(cfg, model_lr(cfg), f"{cfg['MODEL']} {h}x{w}")
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS)
     with torch.no_grad():
         pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)

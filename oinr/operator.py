@@ -60,7 +60,11 @@ class OINR(nn.Module):
         first_kernel_size: kernel of the first conv (default: `kernel_size`). On a pure sin/cos grid a
             shifted encoding is a fixed rotation of the unshifted one (sin(w(x+d)) = sin(wx)cos(wd) +
             cos(wx)sin(wd)), so away from the border a k x k first conv equals some 1 x 1 conv: 1 keeps
-            the function class and saves k^d - 1 of that layer's work.
+            the function class and saves k^d - 1 of that layer's work. That holds for pure sin/cos
+            channels only: with noise channels or per-signal offsets (``offsets=True``: sin + gamma_n,
+            where a k x k conv gives A s + gamma B with B free of A, a 1 x 1 conv only W s + gamma W)
+            a first kernel smaller than `kernel_size` falls back to `kernel_size` with a note.
+        offsets: the input carries per-signal offsets (sequences; see `oinr.encoding`).
         octaves, noise_channels: the encoding this operator reads (see `oinr.encoding`); with
             `octaves` set, `in_channels` may be None and `make_input(shape)` builds the grid.
     """
@@ -81,6 +85,7 @@ class OINR(nn.Module):
         noise_channels: int = 0,
         first_omega: float | None = None,
         first_kernel_size: int | None = None,
+        offsets: bool = False,
     ):
         super().__init__()
         self.octaves, self.noise_channels = octaves, noise_channels
@@ -104,6 +109,12 @@ class OINR(nn.Module):
         layers: list[nn.Module] = []
         self.first_omega = self.omega if first_omega is None else float(first_omega)
         first_kernel_size = kernel_size if first_kernel_size is None else first_kernel_size
+        if first_kernel_size < kernel_size and (noise_channels or offsets):
+            why = "noise channels" if noise_channels else "per-signal offsets"
+            print(f"note: first kernel {first_kernel_size} -> {kernel_size}: with {why} in the input a smaller "
+                  "first conv is not equivalent (oinr/operator.py)")  # fmt: skip
+            first_kernel_size = kernel_size
+        self.first_kernel_size = first_kernel_size
         for i, (c_in, c_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             k = first_kernel_size if i == 0 else kernel_size
             layers += [conv(c_in, c_out, k, padding=k // 2, bias=bias, padding_mode=padding_mode)]

@@ -91,7 +91,7 @@ def test_unknown_name():
 
 
 def test_registry_defaults_and_overrides():
-    assert default_lr("siren") == 1e-4
+    assert default_lr("siren") == 1e-3 and default_lr("siren", "paper") == 1e-4
     for name, entry in BASELINES.items():
         assert default_lr(name) == entry["lr"] > 0
     model = build_baseline("siren", 2, 1, hidden=8, layers=2, omega0=5.0)
