@@ -11,7 +11,7 @@ DATA = "data/camera.png"  # the image every method fits
 SIZE = 256  # longer side in pixels
 GRAY = True  # the cameraman is gray already; True also makes a colour image comparable
 # run
-MODELS = ("oinr", "siren", "siren_paper", "wire", "gauss", "ffn", "finer")  # siren: lr 1e-3 (best known); siren_paper: 1e-4
+MODELS = ("oinr", "siren", "siren_paper", "wire", "gauss", "ffn", "finer")  # siren lr 1e-3; siren_paper 1e-4
 BUDGET = 300.0  # seconds per method at most (a method that never reaches 30 dB stops here)
 THRESHOLDS = (25.0, 30.0)  # dB
 SEED = 0
