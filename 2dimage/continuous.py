@@ -64,14 +64,15 @@ from ckconv import KERNEL_NETS, kernel_taps  # noqa: E402
 from ckconv.conv import WINDOWS  # noqa: E402
 from oinr.baselines import build_baseline  # noqa: E402
 from oinr.config import configure  # noqa: E402
-from oinr.continuous import ContinuousOINR  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image, target_size  # noqa: E402
-from oinr.errors import UserError, cli  # noqa: E402
+from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
 from oinr.fitting import FitConfig, fit  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
+from oinr.models import build_model  # noqa: E402
 from oinr.operator import OINR, n_params  # noqa: E402
 from oinr.plots import curves, montage, xy_plot  # noqa: E402
+from oinr.restore import image_meta  # noqa: E402
 from oinr.runs import atomic_write  # noqa: E402
 
 METHODS = {"continuous": "continuous O-INR", "oinr": "discrete O-INR", "bicubic": "bicubic", "siren": "SIREN"}
@@ -151,13 +152,9 @@ def main():
 
     # model
     device = setup(cfg)
-    try:
-        model = ContinuousOINR(c, 2, octaves=OCTAVES, widths=WIDTHS, kernel_extent=KERNEL_EXTENT, omega=OMEGA,
-                               kernel_net=KERNEL_NET, hidden=KERNEL_HIDDEN, layers=KERNEL_LAYERS, omega0=OMEGA0,
-                               window=WINDOW, bias=BIAS, use_fft={"auto": None, "fft": True, "direct": False}[USE_FFT],
-                               dirac=DIRAC, init_resolution=largest).to(device)  # fmt: skip
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    cfg["INIT_RESOLUTION"] = largest  # the kernels' scale is matched at the largest training size
+    model = build_model(cfg, 2, c, "continuous")
+    model = model.to(device)
     run, ckpt = open_run(cfg, "continuous", device)
     print(f"image {resolve_path(DATA)}: {c}x{img.shape[1]}x{img.shape[2]}; sizes: training {list(RESOLUTIONS)}, "
           f"held out {list(HELD_OUT)}, super-res {super_res}; {n_params(model)} parameters; {device}")  # fmt: skip
@@ -175,7 +172,9 @@ def main():
 
     t0 = time.perf_counter()
     res = fit(model, loss_fn, fit_config(cfg, LR, f"continuous {'/'.join(map(str, RESOLUTIONS))}"), evaluate=evaluate,
-              run=run, config=cfg, resume=ckpt, columns=["step", "time_s", "loss", "lr", "psnr_heldout"])  # fmt: skip
+              run=run, config=cfg, resume=ckpt,
+              columns=["step", "time_s", "loss", "lr", "psnr_heldout"],
+              meta=image_meta("continuous", c, hw[largest]))  # fmt: skip
 
     # baselines at the largest training size
     others = {}

@@ -79,7 +79,7 @@ def main():
     print(f"image {resolve_path(DATA)}: {tuple(clean.shape)}, noisy input {noisy_psnr:.2f} dB, model {MODEL}")
 
     # fit (metrics.csv's psnr is against the clean image)
-    pred, res = fit_image(cfg, model, noisy, run, ckpt, reference=clean)
+    pred, res = fit_image(cfg, model, noisy, run, ckpt, reference=clean, experiment="denoise")
 
     # evaluate
     final, best = psnr(pred, clean), res.best("psnr")

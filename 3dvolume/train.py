@@ -59,6 +59,7 @@ from oinr.metrics import iou, mse  # noqa: E402
 from oinr.models import build_model  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves  # noqa: E402
+from oinr.restore import image_meta  # noqa: E402
 from oinr.volume import (  # noqa: E402
     is_occupancy,
     load_volume,
@@ -115,7 +116,8 @@ def main():
 
     fc = fit_config(cfg, LR, f"oinr {'x'.join(map(str, shape))}")
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt,
-              columns=["step", "time_s", "loss", "lr", "iou"])  # fmt: skip
+              columns=["step", "time_s", "loss", "lr", "iou"],
+              meta=image_meta("3dvolume", 1, shape, "logit" if LOSS == "bce" else "pm1"))  # fmt: skip
 
     # evaluate: the occupancy at threshold 0.5 against the target
     with torch.no_grad():

@@ -160,11 +160,11 @@ def load_run_config(run: Path) -> dict:
     """The resolved config stored in a run folder's config.json."""
     f = run / "config.json"
     if not run.is_dir():
-        raise UserError(f"--resume: {run} is not a run folder")
+        raise UserError(f"{run} is not a run folder")
     try:
         return json.loads(f.read_text())["config"]
-    except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"--resume: cannot read {f} ({e.__class__.__name__}); is {run} a run folder?") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"cannot read {f} ({e.__class__.__name__}); is {run} a run folder?") from None
 
 
 def script_defaults(script: Path) -> dict:

@@ -14,6 +14,7 @@ from .experiment import fit_config
 from .fitting import FitResult, fit
 from .metrics import psnr, psnr_from_mse
 from .models import build_model, model_lr
+from .restore import image_meta
 
 IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 
@@ -30,6 +31,7 @@ def fit_image(
     run: Path,
     ckpt: Path | None = None,
     reference: torch.Tensor | None = None,
+    experiment: str = "2dimage",
 ) -> tuple[torch.Tensor, FitResult]:
     """Fit `model` to `target` ``(C, H, W)`` in [0, 1]; return (reconstruction ``(C, H, W)`` in [0, 1], result).
 
@@ -51,7 +53,8 @@ def fit_image(
         return {"psnr": psnr(((m(grid) + 1) / 2).clamp(0, 1), ref)}
 
     fc = fit_config(cfg, model_lr(cfg), f"{cfg['MODEL']} {h}x{w}")
-    res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS)
+    meta = image_meta(experiment, c, (h, w))
+    res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS, meta=meta)
     with torch.no_grad():
         pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)
     return pred, res
