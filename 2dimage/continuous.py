@@ -98,7 +98,7 @@ def check_sizes(native) -> dict:
     hw = {}
     for s in sorted({*RESOLUTIONS, *HELD_OUT, super_res}):
         check(isinstance(s, int) and s > 0, f"sizes must be positive ints, got {s!r}")
-        h, w = target_size(native, s)
+        h, w = target_size(native, s, upscale=True)
         what = f"size {s} ({h}x{w}) is smaller than the kernel: a --kernel_extent={KERNEL_EXTENT} window needs axes"
         fix = f"of at least {min_side} px to span 3 samples; use larger sizes or a larger --kernel_extent"
         check(kernel_taps(min(h, w), KERNEL_EXTENT) >= 3, f"{what} {fix}")

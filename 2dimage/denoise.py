@@ -10,7 +10,7 @@ image first rises, then falls as the fit starts to reproduce the noise (hence 'b
 
 # data
 DATA = "data/camera.png"  # PNG / JPEG / TIFF, 8 or 16 bit, gray, RGB or RGBA (alpha dropped)
-SIZE = 256  # 0: native size; N: longer side resized to N (aspect kept); (H, W): exact
+SIZE = 256  # 0: native size; N: longer side scaled down to N (aspect kept; never up); (H, W): exact
 GRAY = False  # True: convert a colour image to luminance
 TAU = 30.0  # photons per unit intensity (lower: noisier); WIRE's setting is 30
 READOUT = 2.0  # std of the Gaussian readout noise, in photons; WIRE's setting is 2

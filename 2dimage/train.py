@@ -5,7 +5,7 @@ python 2dimage/train.py [2dimage/paper.py] [--data=data/kodim23.png --steps=500 
 
 # data
 DATA = "data/camera.png"  # PNG / JPEG / TIFF, 8 or 16 bit, gray, RGB or RGBA (alpha dropped)
-SIZE = 256  # 0: native size; N: longer side resized to N (aspect kept); (H, W): exact
+SIZE = 256  # 0: native size; N: longer side scaled down to N (aspect kept; never up); (H, W): exact
 GRAY = False  # True: convert a colour image to luminance
 # encoding
 OCTAVES = 7  # sin/cos octaves per axis; 7 puts the top one (64*pi) just under a 256 grid's Nyquist

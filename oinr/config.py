@@ -9,7 +9,8 @@ A script keeps its hyperparameters as UPPER_CASE constants in its header and cal
   also looked for beside the script;
 * ``--name=value`` overrides one constant; names are case-insensitive, values are Python literals
   (``--widths=64,128`` is a tuple, ``--lr=1e-3`` a float) or bare strings for string constants;
-* an int is accepted for a float, a single value for a tuple; unknown names and wrong types are a
+* an int is accepted for a float, a single value for a tuple, 1/0/true/false/yes/no for a boolean;
+  unknown names and wrong types are a
   `UserError` (one line, exit 2);
 * ``--resume=<run folder>`` starts from that run's saved config; other overrides still apply
   (``--steps`` extends the run);
@@ -46,6 +47,8 @@ def coerce(name: str, default, value, raw: str | None = None):
             return value.lower() in ("true", "1", "yes")
         if isinstance(value, bool):
             return value
+        if isinstance(value, int) and value in (0, 1):  # --gray=1
+            return bool(value)
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -103,9 +106,12 @@ def _find_preset(arg: str, script: Path) -> Path:
 
 
 def _print_help(script: Path, defaults: dict) -> None:
+    """The script's docstring and its header (the lines before the first import), nothing from its body."""
     doc, lines = [], script.read_text().splitlines()
     for line in lines:
         s = line.strip()
+        if s.startswith(("import ", "from ")):
+            break
         if s.startswith("# ") or (s.split("=")[0].strip() in defaults and "=" in s):
             doc.append(line)
     print(f"usage: python {script.name} [PRESET.py ...] [--name=value ...]\n")

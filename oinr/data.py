@@ -53,8 +53,9 @@ def _to_unit(a: np.ndarray) -> np.ndarray:
 def load_image(path, size=0, gray: bool = False, verbose: bool = True) -> torch.Tensor:
     """Read an image (PNG, JPEG, TIFF, ...; 8/16 bit; gray, RGB or RGBA) as a float ``(C, H, W)`` in [0, 1].
 
-    Alpha is dropped with a note. ``size``: 0 keeps the native size, an int scales the longer side to
-    it (aspect kept), an ``(H, W)`` pair resizes exactly. ``gray`` converts colour to luminance.
+    Alpha is dropped with a note. ``size``: 0 keeps the native size, an int caps the longer side (a
+    larger image is scaled down to it, aspect kept; a smaller one is kept native), an ``(H, W)`` pair
+    resizes exactly. ``gray`` converts colour to luminance.
     """
     import imageio.v3 as iio
 
@@ -87,8 +88,10 @@ def load_image(path, size=0, gray: bool = False, verbose: bool = True) -> torch.
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 0)))  # (C, H, W)
 
 
-def target_size(hw: tuple[int, int], size) -> tuple[int, int]:
-    """Resolve a SIZE setting (0, an int for the longer side, or (H, W)) against an image's (H, W)."""
+def target_size(hw: tuple[int, int], size, upscale: bool = False) -> tuple[int, int]:
+    """Resolve a SIZE setting against an image's (H, W): 0 keeps it; an int N scales the longer side down to
+    N (aspect kept) when it is longer, and never up unless `upscale`; an (H, W) pair is exact (resampling
+    either way, as asked)."""
     h, w = hw
     if isinstance(size, (tuple, list)):
         if len(size) != 2 or min(size) < MIN_IMAGE_SIDE:
@@ -99,6 +102,8 @@ def target_size(hw: tuple[int, int], size) -> tuple[int, int]:
         return h, w
     if size < MIN_IMAGE_SIDE:
         raise UserError(f"--size must be 0 (native) or >= {MIN_IMAGE_SIDE}, got {size}")
+    if max(h, w) <= size and not upscale:
+        return h, w  # a smaller image is fitted at its native size
     scale = size / max(h, w)
     return max(MIN_IMAGE_SIDE, round(h * scale)), max(MIN_IMAGE_SIDE, round(w * scale))
 

@@ -12,8 +12,10 @@ followed by ``noise_channels`` channels of standard Gaussian noise (fixed by ``s
 per-signal offset gamma is added to every sin/cos channel (the sequence experiments use
 gamma_n = alpha + (beta - alpha) * n / N to tell frames apart).
 
-Octaves above the grid's Nyquist rate alias to lower frequencies; `max_octaves(n)` gives the
-largest count that stays below it.
+Octaves at or above an axis's Nyquist rate alias to lower frequencies on that grid (sampled, sin(2^l pi x)
+is indistinguishable from a lower octave's pattern). `encode_grid` therefore caps the octaves per axis:
+on an axis of n samples only the first `max_octaves(n)` octaves carry their sin/cos, the channels of the
+higher ones are zero (the channel count stays 2 * L * d, so one model reads grids of every size).
 """
 
 from __future__ import annotations
@@ -67,8 +69,12 @@ def encode_grid(
     seed: int = 0,
     device=None,
     dtype=torch.float32,
+    nyquist: bool = True,
 ) -> torch.Tensor:
     """The sin/cos encoding of a grid of `shape`.
+
+    With `nyquist` (the default) the octaves of each axis are capped at `max_octaves(n)`: the channels
+    of higher octaves are zero (see the module docstring).
 
     Returns ``(C, *shape)``, or ``(N, C, *shape)`` when `offset` is a sequence/tensor of N per-signal
     offsets (a scalar offset keeps the unbatched shape). C = `n_channels(len(shape), octaves,
@@ -85,6 +91,8 @@ def encode_grid(
         x = axis_coords(n, device, dtype)  # (n,)
         arg = freqs[:, None] * x[None, :]  # (L, n)
         sc = torch.stack([torch.sin(arg), torch.cos(arg)], dim=1).reshape(2 * octaves, n)  # (2L, n)
+        if nyquist:
+            sc[2 * max_octaves(n) :] = 0.0  # octaves at or above this axis's Nyquist rate would alias
         view = [2 * octaves] + [1] * len(shape)
         view[1 + a] = n
         chans.append(sc.reshape(view).expand(2 * octaves, *shape))  # (2L, *shape)
@@ -112,6 +120,7 @@ def encode_grid_derivative(
     noise_channels: int = 0,
     device=None,
     dtype=torch.float32,
+    nyquist: bool = True,
 ) -> torch.Tensor:
     """Analytic d/dx_axis of `encode_grid(shape, octaves, ...)`, shape ``(C, *shape)``.
 
@@ -122,7 +131,7 @@ def encode_grid_derivative(
     if not -len(shape) <= axis < len(shape):
         raise ValueError(f"axis {axis} out of range for a {len(shape)}-d grid")
     axis %= len(shape)
-    enc = encode_grid(shape, octaves, device=device, dtype=dtype)  # (2L*d, *shape)
+    enc = encode_grid(shape, octaves, device=device, dtype=dtype, nyquist=nyquist)  # (2L*d, *shape), capped alike
     freqs = (2.0 ** torch.arange(octaves, device=device, dtype=dtype)) * math.pi  # (L,)
     out = torch.zeros((n_channels(len(shape), octaves, noise_channels), *shape), device=device, dtype=dtype)
     lo = axis * 2 * octaves

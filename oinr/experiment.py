@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 from .errors import UserError
 from .fitting import SCHEDULES, FitConfig
-from .runs import new_run_dir, pick_device, seed_everything, write_config, write_summary
+from .runs import git_commit, new_run_dir, pick_device, seed_everything, write_config, write_json, write_summary
 
 
 def check(cond: bool, message: str) -> None:
@@ -19,7 +21,7 @@ def check(cond: bool, message: str) -> None:
 def check_common(cfg: dict) -> None:
     """Validate the settings every fitting script shares, before anything is written."""
     check(cfg["STEPS"] > 0, f"--steps must be > 0, got {cfg['STEPS']}")
-    check(cfg.get("LR", 1.0) >= 0, f"--lr must be >= 0, got {cfg.get('LR')}")
+    check(cfg.get("LR", 1.0) > 0, f"--lr must be > 0, got {cfg.get('LR')}")
     check(cfg.get("LOG_EVERY", 1) > 0, f"--log_every must be > 0, got {cfg.get('LOG_EVERY')}")
     check(cfg.get("CKPT_EVERY", 1) > 0, f"--ckpt_every must be > 0, got {cfg.get('CKPT_EVERY')}")
     sched = cfg.get("SCHEDULE", "cosine")
@@ -44,10 +46,26 @@ def open_run(cfg: dict, experiment: str, device):
         run = Path(resume)
         ckpt = run / "ckpt.pt"
         check(ckpt.is_file(), f"--resume: {ckpt} not found; the run has no checkpoint to continue from")
+        record_resume(run, cfg, device)  # config.json stays the run's original record
     else:
         run, ckpt = new_run_dir(cfg.get("OUT", "results"), experiment), None
-    write_config(run, cfg, device)
+        write_config(run, cfg, device)
     return run, ckpt
+
+
+def record_resume(run: Path, cfg: dict, device) -> None:
+    """Append to run/resumes.json what this resume changed against config.json (e.g. a new STEPS)."""
+    original = json.loads((run / "config.json").read_text()).get("config", {})
+    changed = {k: [original.get(k), v] for k, v in json.loads(json.dumps(cfg)).items()
+               if k != "RESUME" and original.get(k) != v}  # fmt: skip
+    path = run / "resumes.json"
+    try:
+        history = json.loads(path.read_text()) if path.exists() else []
+    except ValueError:
+        history = []
+    history.append({"started": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv, "device": str(device),
+                    "git_commit": git_commit(), "changed": changed})  # fmt: skip
+    write_json(path, history)
 
 
 def fit_config(cfg: dict, lr: float, desc: str) -> FitConfig:

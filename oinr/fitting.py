@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .errors import UserError
-from .runs import MetricsLog, load_checkpoint, save_checkpoint
+from .runs import MetricsLog, first_line, load_checkpoint, save_checkpoint
 
 SCHEDULES = ("constant", "cosine", "exp")
 
@@ -162,7 +162,7 @@ def fit(
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
         except (KeyError, RuntimeError, ValueError) as e:
-            raise UserError(f"checkpoint {resume} does not match this model ({str(e).splitlines()[0][:160]})") from None
+            raise UserError(f"checkpoint {resume} does not match this model ({first_line(e)})") from None
         start, elapsed0 = int(state["step"]), float(state.get("elapsed", 0.0))
         if "rng" in state:
             _set_rng_state(state["rng"])

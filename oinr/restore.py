@@ -25,7 +25,7 @@ import torch
 from .config import load_run_config
 from .errors import UserError
 from .models import build_model
-from .runs import load_checkpoint
+from .runs import first_line, load_checkpoint
 
 OUTPUTS = {
     "pm1": lambda y: ((y + 1) / 2).clamp(0, 1),
@@ -86,7 +86,6 @@ def load_run(run, device="cpu", experiment: str | None = None) -> Restored:
     try:
         model.load_state_dict(state["model"])
     except (KeyError, RuntimeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise UserError(f"{ckpt} does not match the model its config.json describes ({first})") from None
+        raise UserError(f"{ckpt} does not match the model its config.json describes ({first_line(e)})") from None
     model.eval()
     return Restored(model.to(device), cfg, meta, int(state.get("step", 0)), run)

@@ -140,8 +140,16 @@ def load_checkpoint(path: Path, map_location="cpu") -> dict:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means 'not a safe checkpoint'
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise UserError(f"refusing checkpoint {path}: not a plain tensor/state-dict file ({first[:120]})") from None
+        raise UserError(f"refusing checkpoint {path}: not a plain tensor/state-dict file ({first_line(e)})") from None
+
+
+def first_line(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, shortened at a word boundary to at most `limit` characters."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else e.__class__.__name__
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."
 
 
 class MetricsLog:

@@ -53,6 +53,9 @@ def test_resume_continues_to_more_steps(tmp_path):
     assert steps == [1, 10, 20, 30, 40]
     assert json.loads((run / "summary.json").read_text())["steps"] == 40
     assert len(list(tmp_path.joinpath("2dimage").iterdir())) == 1  # no new run folder
+    assert json.loads((run / "config.json").read_text())["config"]["STEPS"] == 20  # the original record is kept
+    (resumed,) = json.loads((run / "resumes.json").read_text())
+    assert resumed["changed"] == {"STEPS": [20, 40]}
 
 
 def test_denoise_reports_input_best_and_final(tmp_path):
@@ -86,6 +89,8 @@ def _bad_files(tmp_path):
         (["--steps=-5"], "--steps must be > 0"),
         (["--model=transformer"], "valid: oinr"),
         (["--resume={d}"], "config.json"),
+        (["--lr=0"], "--lr must be > 0"),
+        (["--gray=2"], "expects true/false"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
@@ -101,6 +106,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert "Traceback" not in proc.stderr
     assert [p.name for p in (out / "2dimage").iterdir()] == ["20000101-000000"]  # nothing new, nothing lost
     assert (existing / "summary.json").read_text() == '{"psnr": 1}'
+
+
+def test_help_and_boolean_spellings(tmp_path):
+    proc = run_script(TRAIN, "--help")
+    assert proc.returncode == 0 and "STEPS = " in proc.stdout
+    assert "# evaluate" not in proc.stdout and "# save" not in proc.stdout  # nothing from the body of main()
+    from oinr.config import configure
+
+    for raw, value in (("1", True), ("0", False), ("yes", True), ("false", False)):
+        ns = {"GRAY": False, "__file__": str(TRAIN)}
+        assert configure(ns, [f"--gray={raw}"])["GRAY"] is value
 
 
 def test_checkpoint_carrying_code_is_refused_not_run(tmp_path):
@@ -141,5 +157,6 @@ def test_image_formats_and_depths(tmp_path, capsys):
     iio.imwrite(tmp_path / "rgb.jpg", rgba[..., :3], quality=95)
     assert load_image(tmp_path / "rgb.tif").shape == (3, 16, 12)
     assert load_image(tmp_path / "rgb.jpg", gray=True).shape == (1, 16, 12)
-    assert load_image(tmp_path / "rgb.tif", size=32).shape == (3, 32, 24)  # longer side to SIZE, aspect kept
+    assert load_image(tmp_path / "rgb.tif", size=8).shape == (3, 8, 8)  # longer side down to SIZE, aspect kept
+    assert load_image(tmp_path / "rgb.tif", size=32).shape == (3, 16, 12)  # smaller than SIZE: native, not upscaled
     assert load_image(tmp_path / "rgb.tif", size=(10, 9)).shape == (3, 10, 9)

@@ -22,7 +22,7 @@ def _mesh(shape):
 @pytest.mark.parametrize("shape", [(5, 9), (7,), (3, 4, 6)])
 def test_encoding_shape_and_values(shape):
     L = 3
-    enc = encode_grid(shape, L)
+    enc = encode_grid(shape, L, nyquist=False)
     assert enc.shape == (n_channels(len(shape), L), *shape)
     # layout: channel a*2L + 2l is sin(2^l pi x_a), + 1 is cos
     coords = _mesh(shape).float()
@@ -53,7 +53,7 @@ def test_encoding_derivative_matches_autograd(shape, axis):
     L = 4
     coords = _mesh(shape).requires_grad_(True)  # (*shape, d) float64
     enc = encode_coords(coords, L)  # (*shape, C)
-    analytic = encode_grid_derivative(shape, L, axis, dtype=torch.float64)  # (C, *shape)
+    analytic = encode_grid_derivative(shape, L, axis, dtype=torch.float64, nyquist=False)  # (C, *shape)
     for c in range(enc.shape[-1]):
         (g,) = torch.autograd.grad(enc[..., c].sum(), coords, retain_graph=True)
         assert torch.allclose(analytic[c], g[..., axis], atol=1e-9), f"channel {c}"
@@ -63,6 +63,24 @@ def test_max_octaves_below_nyquist():
     for n in (16, 64, 256, 300):
         L = max_octaves(n)
         assert 2 ** (L - 1) < (n - 1) / 2 <= 2**L
+
+
+@pytest.mark.parametrize("shape", [(64, 17), (9, 33, 129)])
+def test_encoding_never_exceeds_nyquist_per_axis(shape):
+    L = 7
+    enc = encode_grid(shape, L)  # (2*L*d, *shape)
+    full = encode_grid(shape, L, nyquist=False)
+    deriv = encode_grid_derivative(shape, L, axis=0)
+    for a, n in enumerate(shape):
+        nyq = math.pi * (n - 1) / 2  # angular Nyquist frequency of n samples on [-1, 1]
+        for o in range(L):
+            chans = enc[a * 2 * L + 2 * o : a * 2 * L + 2 * o + 2]
+            if 2**o * math.pi < nyq:
+                assert torch.equal(chans, full[a * 2 * L + 2 * o : a * 2 * L + 2 * o + 2])
+            else:  # a frequency at or above Nyquist aliases: its channels are off, and so is their derivative
+                assert not chans.any() and not deriv[a * 2 * L + 2 * o : a * 2 * L + 2 * o + 2].any()
+    if shape[0] == 64:  # a 64-sample axis keeps octaves 0..4 (16 pi < 31.5 pi), drops 32 pi and up
+        assert enc[2 * 4].any() and not enc[2 * 5].any()
 
 
 @pytest.mark.parametrize("dims,shape", [(1, (17,)), (2, (9, 14)), (3, (5, 6, 7))])
