@@ -118,13 +118,18 @@ def _print_help(script: Path, defaults: dict) -> None:
     print("\n".join(doc))
 
 
-def configure(namespace: dict, argv: list[str] | None = None) -> dict:
+def configure(namespace: dict, argv: list[str] | None = None, base: str | Path | None = None) -> dict:
     """Apply presets and ``--name=value`` overrides to the header constants in `namespace` (in place).
 
+    `base`: another script (a path relative to this one's folder) whose header supplies every setting this
+    header does not define (2dimage/denoise.py takes its model and optimiser settings from train.py's).
     Returns the resolved config as a plain dict (also written back into `namespace`).
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     defaults = header_names(namespace)
+    if base is not None:
+        here = Path(namespace.get("__file__", sys.argv[0] or ".")).resolve().parent
+        defaults = {**script_defaults(here / base), **defaults}
     script = Path(namespace.get("__file__", sys.argv[0] or ".")).resolve()
     lower = {k.lower(): k for k in defaults}
     cfg = dict(defaults)
