@@ -65,7 +65,7 @@ def main():
 
     # model
     device = setup(cfg)
-    model = build_image_model(cfg, clean.shape[0], device)
+    model = build_image_model(cfg, clean.shape[0], device, clean.shape[1:])
     run, ckpt = open_run(cfg, "denoise", device)
     print(f"image {resolve_path(DATA)}: {tuple(clean.shape)}, noisy input {noisy_psnr:.2f} dB, model {model_name}")
 

@@ -11,7 +11,7 @@ GRAY = False  # True: convert a colour image to luminance
 OCTAVES = 7  # sin/cos octaves per axis; 7 puts the top one (64*pi) just under a 256 grid's Nyquist
 NOISE_CHANNELS = 0  # extra Gaussian-noise input channels (the paper's optional noise channel)
 # model
-MODEL = "oinr"  # oinr, or a baseline: siren, wire, gauss, ffn, finer
+MODEL = "oinr"  # oinr, or a baseline: siren, wire, gauss, ffn, finer, hashgrid
 WIDTHS = (32, 32, 32)  # hidden conv widths; the paper's 64,128,128,64 is 7x slower per step here
 KERNEL = 7  # odd kernel of the hidden and output convs: the largest lever (at 128 px, 150 steps: 3 -> 26 dB, 7 -> 46)
 FIRST_KERNEL = 1  # first conv: on a sin/cos grid a k x k conv equals a 1 x 1 one inside (oinr/operator.py)
@@ -21,6 +21,11 @@ FIRST_OMEGA = 10.0  # sine frequency of the first activation: > OMEGA mixes the 
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
 HIDDEN = 256  # baselines only: hidden width of the MLP
 LAYERS = 3  # baselines only: hidden layers of the MLP
+HASH_LEVELS = 16  # hashgrid only: resolution levels L (Instant-NGP: 16)
+HASH_FEATURES = 2  # hashgrid only: features per level F (Instant-NGP: 2)
+HASH_LOG2_T = 14  # hashgrid only: T = 2^this entries per level (paper: 14..24; 14: 234,543 params at 256 px gray)
+HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP: 16)
+HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the image's longest side
 # optim
 STEPS = 200  # Adam steps on the full grid
 LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/baselines.py
@@ -51,10 +56,12 @@ def main():
     # data
     img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
     c, h, w = img.shape
+    if str(MODEL).lower() == "hashgrid" and not HASH_MAX_RES:  # resolved here so config.json holds it
+        cfg["HASH_MAX_RES"] = max(h, w)
 
     # model
     device = setup(cfg)
-    model = build_image_model(cfg, c, device)
+    model = build_image_model(cfg, c, device, (h, w))
     run, ckpt = open_run(cfg, "2dimage", device)
     print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, model {MODEL} ({n_params(model)} parameters), device {device}")
 

@@ -12,6 +12,7 @@ import torch
 
 from .experiment import fit_config
 from .fitting import FitResult, fit
+from .memory import check_fits
 from .metrics import psnr, psnr_from_mse
 from .models import build_model, model_lr
 from .restore import image_meta
@@ -19,9 +20,17 @@ from .restore import image_meta
 IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 
 
-def build_image_model(cfg: dict, channels: int, device) -> torch.nn.Module:
-    """MODEL from the header (any registered model, see `oinr.models`), for a `channels`-channel image, on `device`."""
-    return build_model(cfg, 2, channels).to(device)
+def build_image_model(cfg: dict, channels: int, device, shape=None) -> torch.nn.Module:
+    """MODEL from the header (any registered model, see `oinr.models`), for a `channels`-channel image, on `device`.
+
+    With `shape` (H, W), a fit on that grid whose memory estimate exceeds what is available is refused here,
+    before anything is allocated or written, with the --size that fits (`oinr.memory`).
+    """
+    model = build_model(cfg, 2, channels).to(device)
+    if shape is not None:
+        check_fits(model, tuple(shape), channels, device, "fitting an image",
+                   lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
+    return model
 
 
 def fit_image(

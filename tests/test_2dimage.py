@@ -160,3 +160,25 @@ def test_image_formats_and_depths(tmp_path, capsys):
     assert load_image(tmp_path / "rgb.tif", size=8).shape == (3, 8, 8)  # longer side down to SIZE, aspect kept
     assert load_image(tmp_path / "rgb.tif", size=32).shape == (3, 16, 12)  # smaller than SIZE: native, not upscaled
     assert load_image(tmp_path / "rgb.tif", size=(10, 9)).shape == (3, 10, 9)
+
+
+def test_image_too_large_for_memory_is_refused_in_one_line(tmp_path):
+    import resource
+
+    import imageio.v3 as iio
+
+    iio.imwrite(tmp_path / "big.png", np.random.default_rng(0).integers(0, 256, (3000, 3000), dtype=np.uint8))
+    cap = 3 * 2**30  # a 3 GiB address-space limit, as a small machine or a shared job would have
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    out = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(TRAIN), f"--data={tmp_path / 'big.png'}", "--size=0", f"--out={out}",
+                           "--progress=false"], capture_output=True, text=True, preexec_fn=limit, timeout=600)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: fitting an image of 3000x3000 needs about") and "--size=" in line, line
+    assert not out.exists()  # refused before any run folder
+    side = int(line.split("--size=")[1].split()[0])
+    assert 100 < side < 3000
