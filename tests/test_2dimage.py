@@ -174,8 +174,9 @@ def test_image_too_large_for_memory_is_refused_in_one_line(tmp_path):
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
     out = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(TRAIN), f"--data={tmp_path / 'big.png'}", "--size=0", f"--out={out}",
-                           "--progress=false"], capture_output=True, text=True, preexec_fn=limit, timeout=600)  # fmt: skip
+    args = [f"--data={tmp_path / 'big.png'}", "--size=0", f"--out={out}", "--progress=false"]
+    proc = subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True, preexec_fn=limit,
+                          timeout=600)  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("error: fitting an image of 3000x3000 needs about") and "--size=" in line, line
