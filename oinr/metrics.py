@@ -35,13 +35,9 @@ def ssim(pred, target, data_range: float = 1.0) -> float:
     """Structural similarity (scikit-image, Gaussian-free 7x7 window) of (C, H, W) or (H, W) images."""
     from skimage.metrics import structural_similarity
 
-    p, t = _hwc(pred), _hwc(target)
-    if min(t.shape[:2]) < 7:  # the window needs 7 pixels; tiny images fall back to a global SSIM
-        win = min(t.shape[:2]) | 1
-    else:
-        win = 7
+    p, t = _hwc(pred), _hwc(target)  # images are at least oinr.data.MIN_IMAGE_SIDE (8) pixels a side
     kw = {"channel_axis": -1} if p.ndim == 3 else {}
-    return float(structural_similarity(t, np.clip(p, 0, data_range), data_range=data_range, win_size=win, **kw))
+    return float(structural_similarity(t, np.clip(p, 0, data_range), data_range=data_range, win_size=7, **kw))
 
 
 def iou(pred, target, threshold: float = 0.5) -> float:

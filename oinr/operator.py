@@ -56,7 +56,6 @@ class OINR(nn.Module):
             first layer plays the same role with omega0 = 30).
         init: 'sine' (SIREN-style, see the module docstring) or 'default' (PyTorch's).
         padding_mode: 'zeros', 'reflect', 'replicate' or 'circular'.
-        last_kernel_size: kernel of the output conv (default: `kernel_size`).
         first_kernel_size: kernel of the first conv (default: `kernel_size`). On a pure sin/cos grid a
             shifted encoding is a fixed rotation of the unshifted one (sin(w(x+d)) = sin(wx)cos(wd) +
             cos(wx)sin(wd)), so away from the border a k x k first conv equals some 1 x 1 conv: 1 keeps
@@ -80,7 +79,6 @@ class OINR(nn.Module):
         omega: float = 1.0,
         init: str = "sine",
         padding_mode: str = "zeros",
-        last_kernel_size: int | None = None,
         octaves: int | None = None,
         noise_channels: int = 0,
         first_omega: float | None = None,
@@ -95,14 +93,13 @@ class OINR(nn.Module):
             in_channels = n_channels(dims, octaves, noise_channels)
         if dims not in _CONV:
             raise ValueError(f"dims must be 1, 2 or 3, got {dims}")
-        for k in (kernel_size, first_kernel_size, last_kernel_size):
+        for k in (kernel_size, first_kernel_size):
             if k is not None and (k < 1 or k % 2 == 0):
                 raise ValueError(f"kernel sizes must be odd and positive, got {k}")
         if init not in ("sine", "default"):
             raise ValueError(f"init must be 'sine' or 'default', got {init!r}")
         if not widths or min(widths) < 1:
             raise ValueError(f"widths must be a non-empty list of positive ints, got {widths}")
-        last_kernel_size = kernel_size if last_kernel_size is None else last_kernel_size
         self.dims, self.omega = dims, float(omega)
         conv = _CONV[dims]
         sizes = [in_channels, *widths]
@@ -122,8 +119,8 @@ class OINR(nn.Module):
         self.last = conv(
             sizes[-1],
             out_channels,
-            last_kernel_size,
-            padding=last_kernel_size // 2,
+            kernel_size,
+            padding=kernel_size // 2,
             bias=bias,
             padding_mode=padding_mode,
         )
