@@ -25,16 +25,22 @@ SURFACE_ONLY = False  # True: a mesh that is not watertight becomes its surface-
 OCTAVES = 6  # sin/cos octaves per axis; on 64^3 the top one (32*pi) sits at Nyquist and still helps the IoU (5: -0.02)
 NOISE_CHANNELS = 0  # extra Gaussian-noise input channels (the paper's optional noise channel)
 # model
+MODEL = "oinr"  # oinr, or hashgrid (a model with a receptive radius, so the tiling stays exact)
 WIDTHS = (16, 16)  # hidden conv widths; the paper's 64,128,128,64 is ~100x slower per step on a CPU
 KERNEL = 3  # odd conv kernel size (the receptive radius, and so the tiling halo, grows with it)
 BIAS = False  # conv biases (the paper: none)
 OMEGA = 2.0  # sine frequency of the hidden activations (2 reaches IoU 0.95 sooner than 1 on the bunny)
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
 LOSS = "bce"  # bce: cross-entropy on logits (see the docstring); mse: squared error against 2 * occ - 1
+HASH_LEVELS = 16  # hashgrid only: resolution levels L (Instant-NGP: 16)
+HASH_FEATURES = 2  # hashgrid only: features per level F (Instant-NGP: 2)
+HASH_LOG2_T = 14  # hashgrid only: T = 2^this entries per level (paper: 14..24; 14: 453,219 params at 64^3)
+HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP: 16)
+HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the volume's longest side
 MAX_VOXELS = 2097152  # memory bound (2^21 = 128^3 cells per step); a larger grid trains on tiles with an exact halo
 # optim
 STEPS = 150  # Adam steps (each on the whole grid, or on one tile); the bunny passes IoU 0.95 before step 100
-LR = 1e-2  # learning rate
+LR = 1e-2  # O-INR learning rate (hashgrid: its registry lr, 1e-2, with the paper's Adam betas and eps)
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
@@ -56,7 +62,7 @@ from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
 from oinr.fitting import fit  # noqa: E402
 from oinr.metrics import iou, mse  # noqa: E402
-from oinr.models import build_model  # noqa: E402
+from oinr.models import build_model, model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves  # noqa: E402
 from oinr.restore import image_meta  # noqa: E402
@@ -84,7 +90,10 @@ def main():
     # model
     device = setup(cfg)
     cl = torch.channels_last_3d  # about 2x faster 3D convs on a CPU, harmless on a GPU
-    model = build_model(cfg, 3, 1, "oinr").to(device).to(memory_format=cl)
+    if str(MODEL).lower() == "hashgrid" and not HASH_MAX_RES:  # resolved here so config.json holds it
+        cfg["HASH_MAX_RES"] = max(shape)
+    model = build_model(cfg, 3, 1).to(device).to(memory_format=cl)
+    check(hasattr(model, "receptive_radius"), f"--model={MODEL} has no receptive radius to tile by; use oinr/hashgrid")
     grid = model.make_input(shape).contiguous(memory_format=cl)  # (1, C_in, D, H, W)
     radius = model.receptive_radius()
     side = tile_side_for(shape, MAX_VOXELS, radius)  # None: the whole grid fits in one step
@@ -114,7 +123,7 @@ def main():
     def evaluate(m, loss):
         return {"iou": iou(occupancy(predict(m))[0, 0], vol.to(device))}
 
-    fc = fit_config(cfg, LR, f"oinr {'x'.join(map(str, shape))}")
+    fc = fit_config(cfg, model_lr(cfg), f"{MODEL} {'x'.join(map(str, shape))}", model)
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt,
               columns=["step", "time_s", "loss", "lr", "iou"],
               meta=image_meta("3dvolume", 1, shape, "logit" if LOSS == "bce" else "pm1"))  # fmt: skip
@@ -129,7 +138,7 @@ def main():
     # save
     save_surface(vol, run / "target.ply")
     save_surface(pred, run / "prediction.ply")
-    preview({"target": vol, f"O-INR (IoU {score:.3f})": pred}, run / "figures" / "preview.png",
+    preview({"target": vol, f"{MODEL} (IoU {score:.3f})": pred}, run / "figures" / "preview.png",
             title=f"{resolve_path(DATA).name} at {'x'.join(map(str, shape))}")  # fmt: skip
     curves(run / "metrics.csv", run / "figures" / "curves.png", keys=("loss", "iou"), title=resolve_path(DATA).name)
     finish(run, iou=score, mse=err, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,

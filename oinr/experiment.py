@@ -68,9 +68,12 @@ def record_resume(run: Path, cfg: dict, device) -> None:
     write_json(path, history)
 
 
-def fit_config(cfg: dict, lr: float, desc: str) -> FitConfig:
-    """A FitConfig from the shared header names."""
+def fit_config(cfg: dict, lr: float, desc: str, model=None) -> FitConfig:
+    """A FitConfig from the shared header names; a `model` with ``adam_betas`` / ``adam_eps`` (the hash grid's
+    paper setting) gets its own Adam constants, any other Adam's defaults."""
     return FitConfig(
+        betas=tuple(getattr(model, "adam_betas", (0.9, 0.999))),
+        eps=float(getattr(model, "adam_eps", 1e-8)),
         steps=cfg["STEPS"],
         lr=lr,
         schedule=cfg.get("SCHEDULE", "cosine"),

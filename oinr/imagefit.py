@@ -61,7 +61,7 @@ def fit_image(
             return {"psnr": psnr_from_mse(loss, 2.0)}  # MSE on [-1, 1]: the same dB as on [0, 1]
         return {"psnr": psnr(((m(grid) + 1) / 2).clamp(0, 1), ref)}
 
-    fc = fit_config(cfg, model_lr(cfg), f"{cfg['MODEL']} {h}x{w}")
+    fc = fit_config(cfg, model_lr(cfg), f"{cfg['MODEL']} {h}x{w}", model)
     meta = image_meta(experiment, c, (h, w))
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS, meta=meta)
     with torch.no_grad():

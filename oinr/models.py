@@ -146,4 +146,4 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    from . import baselines  # noqa: F401  (siren, wire, gauss, ffn, finer)
+    from . import baselines, hashgrid  # noqa: F401  (siren, wire, gauss, ffn, finer; hashgrid)
