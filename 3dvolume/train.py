@@ -11,7 +11,7 @@ right voxel vanishes and the gradient gathers on the voxels near the surface, wh
 
 A grid of more than MAX_VOXELS cells trains one tile per step (in an order fixed by the step and SEED,
 so a resumed run is exact), each cropped from the global encoding with a halo of the network's
-receptive radius, so that every prediction, tiled or not, equals the whole-grid one (oinr/volume.py).
+receptive radius, so that every prediction, tiled or not, equals the whole-grid one (oinr/tiling.py).
 Writes metrics.csv (step, time_s, loss, lr, iou), summary.json (iou, mse, peak_memory_mb, ...),
 target.ply and prediction.ply, figures/preview.png (mid slices and a render of each) and curves.png.
 """
@@ -61,22 +61,15 @@ from oinr.data import resolve_path  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
 from oinr.fitting import fit  # noqa: E402
+from oinr.memory import peak_memory_mb  # noqa: E402
 from oinr.metrics import iou, mse  # noqa: E402
 from oinr.models import build_model, model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves  # noqa: E402
 from oinr.restore import image_meta  # noqa: E402
-from oinr.volume import (  # noqa: E402
-    is_occupancy,
-    load_volume,
-    peak_memory_mb,
-    predict_tiled,
-    preview,
-    save_surface,
-    tile_at,
-    tile_side_for,
-    tiles_for,
-)
+from oinr.surface import preview, save_surface  # noqa: E402
+from oinr.tiling import predict_tiled, tile_at, tile_side_for, tiles_for  # noqa: E402
+from oinr.volume import is_occupancy, load_volume  # noqa: E402
 
 
 def main():

@@ -111,3 +111,10 @@ def check_fits(model: torch.nn.Module, shape, channels: int, device, what: str, 
     side = max(1, int(max(shape) * scale))
     raise UserError(f"{what} of {'x'.join(map(str, shape))} needs about {_gib(need)} but {_gib(have)} is "
                     f"available; {fix(side)}")  # fmt: skip
+
+
+def peak_memory_mb(device) -> float:
+    """Peak memory of this process in MiB: CUDA's max allocated on a GPU, max resident set size on a CPU."""
+    if torch.device(device).type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB

@@ -1,5 +1,5 @@
-"""Volumes for the 3D experiments: loading occupancy / density grids and meshes, tiled prediction
-with an exact halo, marching-cubes meshes and a preview figure.
+"""Volumes for the 3D experiments: loading occupancy / density grids and meshes (tiling: `oinr.tiling`;
+marching-cubes meshes and previews: `oinr.surface`).
 
 Loading. `load_volume(path, resolution)` returns a float ``(D, H, W)`` tensor in [0, 1]:
 
@@ -16,21 +16,12 @@ Loading. `load_volume(path, resolution)` returns a float ``(D, H, W)`` tensor in
   normalisation, cropped if it ever overhangs). Mesh axes (x, y, z) become tensor axes (D, H, W).
   A mesh that is not watertight cannot be filled: it is refused unless ``surface_only=True``, which
   keeps the occupancy of the surface voxels alone.
-
-Tiling. A conv stack with 'same' padding and receptive radius r (`OINR.receptive_radius()`) makes
-each output cell depend on the input cells within r of it. So a tile of the grid is predicted
-exactly from the encoding cropped to the tile plus a halo of r cells (clipped at the domain
-border): errors from the crop's artificial border travel one kernel radius per layer and never
-reach the tile; at the domain border the crop's padding is the whole volume's own padding.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
-import math
-import resource
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -209,172 +200,3 @@ def voxelize(mesh, resolution: int, surface_only: bool = False, name: str = "mes
     occ[dst] = mat[src]
     _check_content(occ, name, f"at resolution {resolution}")
     return occ
-
-
-# --- tiling --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Tile:
-    """One tile of a grid: `interior` (the cells it predicts), `crop` (interior + halo, clipped to the
-    grid) and `inner` (where the interior lies inside the crop); each a tuple of slices per axis."""
-
-    interior: tuple
-    crop: tuple
-    inner: tuple
-
-    @property
-    def voxels(self) -> int:
-        """Cells processed for this tile (the crop, halo included)."""
-        return math.prod(s.stop - s.start for s in self.crop)
-
-
-def _splits(n: int, t: int) -> list[tuple[int, int]]:
-    k = math.ceil(n / t)  # tiles along this axis, sized as evenly as possible
-    edges = [round(i * n / k) for i in range(k + 1)]
-    return list(zip(edges[:-1], edges[1:]))
-
-
-def tiles_for(shape, tile, radius: int) -> list[Tile]:
-    """Tiles of at most `tile` cells per axis (an int or one per axis) covering `shape`, each with a halo
-    of `radius` cells clipped to the grid; in C order (the last axis fastest)."""
-    shape = tuple(int(s) for s in shape)
-    tile = (tile,) * len(shape) if isinstance(tile, int) else tuple(tile)
-    if len(tile) != len(shape) or min(tile) < 1 or radius < 0:
-        raise ValueError(f"bad tile {tile} / radius {radius} for a grid of shape {shape}")
-    axes = [_splits(n, min(t, n)) for n, t in zip(shape, tile)]
-    out = []
-    for boxes in np.ndindex(*[len(a) for a in axes]):
-        interior, crop, inner = [], [], []
-        for ax, i in enumerate(boxes):
-            a, b = axes[ax][i]
-            lo, hi = max(a - radius, 0), min(b + radius, shape[ax])
-            interior.append(slice(a, b))
-            crop.append(slice(lo, hi))
-            inner.append(slice(a - lo, b - lo))
-        out.append(Tile(tuple(interior), tuple(crop), tuple(inner)))
-    return out
-
-
-def tile_side_for(shape, max_voxels: int, radius: int) -> int | None:
-    """The largest cubic tile side whose crop (halo included) holds at most `max_voxels` cells, or None when
-    the whole grid fits. A UserError when even a single-cell tile with its halo does not fit."""
-    shape = tuple(int(s) for s in shape)
-    if math.prod(shape) <= max_voxels:
-        return None
-    worst = lambda t: math.prod(min(t + 2 * radius, n) for n in shape)  # the largest crop for side t
-    if worst(1) > max_voxels:
-        raise UserError(f"--max_voxels={max_voxels} cannot hold one cell with its halo of {radius}; raise it")
-    t = 1
-    while t < max(shape) and worst(t + 1) <= max_voxels:
-        t += 1
-    return t
-
-
-def tile_at(tiles: list[Tile], step: int, seed: int = 0) -> Tile:
-    """The tile trained at `step`: every tile once per epoch in an order shuffled by (seed, epoch), so the
-    choice is a pure function of the step and a resumed run visits the same tiles."""
-    epoch, i = divmod(step, len(tiles))
-    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return tiles[int(torch.randperm(len(tiles), generator=g)[i])]
-
-
-def check_tileable(model: torch.nn.Module) -> None:
-    """Tiling is exact for stride-1 'same' convs padded with zeros, reflect or replicate (not circular)."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.conv._ConvNd):
-            if m.padding_mode == "circular" or any(s != 1 for s in m.stride) or any(d != 1 for d in m.dilation):
-                raise ValueError("tiled prediction needs stride-1, undilated convs without circular padding")
-
-
-def predict_tiled(model: torch.nn.Module, grid: torch.Tensor, tile, radius: int | None = None) -> torch.Tensor:
-    """``model(grid)`` computed tile by tile: ``(B, C_in, *spatial)`` -> ``(B, C_out, *spatial)``.
-
-    Each tile is predicted from the encoding cropped to it plus a halo of `radius` cells (default:
-    ``model.receptive_radius()``) and its interior kept, so the result equals the whole-grid prediction
-    while memory is bounded by one crop. Runs under the caller's grad mode.
-    """
-    check_tileable(model)
-    radius = model.receptive_radius() if radius is None else radius
-    spatial = grid.shape[2:]
-    out = None
-    for t in tiles_for(spatial, tile, radius):
-        y = model(grid[(..., *t.crop)])[(..., *t.inner)]  # (B, C_out, *tile)
-        if out is None:
-            out = grid.new_empty((grid.shape[0], y.shape[1], *spatial))  # (B, C_out, *spatial)
-        out[(..., *t.interior)] = y
-    return out
-
-
-def peak_memory_mb(device) -> float:
-    """Peak memory of this process in MiB: CUDA's max allocated on a GPU, max resident set size on a CPU."""
-    if torch.device(device).type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
-
-
-# --- meshes and figures --------------------------------------------------------------------------------------------
-
-
-def surface(vol, level: float = 0.5):
-    """Marching-cubes mesh (trimesh.Trimesh, unit-cube coordinates) of ``vol > level``, or None without a surface.
-
-    The volume is padded with one empty cell each side so the surface closes at the grid border.
-    """
-    import trimesh
-    from skimage.measure import marching_cubes
-
-    v = np.pad(torch.as_tensor(vol).detach().cpu().float().numpy(), 1)  # (D+2, H+2, W+2)
-    if not v.min() < level < v.max():
-        return None
-    verts, faces, _, _ = marching_cubes(v, level=level)
-    verts = (verts - 0.5) / max(vol.shape)  # cell i's centre at (i + 0.5) / n in the unit cube
-    return trimesh.Trimesh(verts, faces, process=False)
-
-
-def save_surface(vol, path: Path, level: float = 0.5) -> Path | None:
-    """Write the marching-cubes mesh of `vol` to `path` (format from the suffix: .ply, .obj, .stl)."""
-    mesh = surface(vol, level)
-    if mesh is None:
-        print(f"note: no surface at level {level}; {Path(path).name} not written")
-        return None
-    mesh.export(path)
-    return Path(path)
-
-
-def depth_render(vol, axis: int = 2, level: float = 0.5) -> np.ndarray:
-    """A shaded ``(rows, cols)`` image in [0, 1] of ``vol > level`` seen along `axis` (depth-map Lambert shading)."""
-    occ = torch.as_tensor(vol).detach().cpu().float().numpy() > level
-    occ = np.moveaxis(occ, axis, -1)  # (rows, cols, depth), the viewer at depth 0
-    n = occ.shape[-1]
-    hit = occ.any(-1)
-    depth = np.where(hit, occ.argmax(-1), n).astype(np.float32)  # (rows, cols) first occupied cell
-    gy, gx = np.gradient(np.where(hit, depth, depth[hit].max() if hit.any() else n))
-    normal = np.stack([-gx, -gy, np.ones_like(gx)], -1)
-    normal /= np.linalg.norm(normal, axis=-1, keepdims=True)
-    light = np.array([-0.4, -0.5, 0.77])
-    shade = np.clip(normal @ (light / np.linalg.norm(light)), 0, 1) * (1 - 0.5 * depth / n)
-    return np.where(hit, 0.15 + 0.85 * shade, 1.0)
-
-
-def preview(volumes: dict, out: Path, title: str = "", view_axis: int = 2) -> Path:
-    """One row per named volume: its three orthogonal mid slices and a shaded depth render."""
-    from .plots import plt
-
-    fig, axes = plt.subplots(len(volumes), 4, figsize=(12, 3.1 * len(volumes)), squeeze=False)
-    for row, (name, vol) in zip(axes, volumes.items()):
-        v = torch.as_tensor(vol).detach().cpu().float().numpy()  # (D, H, W)
-        d, h, w = (s // 2 for s in v.shape)
-        for ax, (label, sl) in zip(row, [("D", v[d]), ("H", v[:, h]), ("W", v[:, :, w])]):
-            ax.imshow(sl, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(f"{name}: mid {label} slice", fontsize=9)
-        row[3].imshow(np.rot90(depth_render(v, view_axis)), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        row[3].set_title(f"{name}: render along {'DHW'[view_axis]}", fontsize=9)
-        for ax in row:
-            ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out

@@ -13,7 +13,9 @@ import torch
 from oinr.errors import UserError
 from oinr.metrics import iou
 from oinr.operator import OINR
-from oinr.volume import load_volume, predict_tiled, save_surface, tile_at, tile_side_for, tiles_for, voxelize
+from oinr.surface import save_surface
+from oinr.tiling import predict_tiled, tile_at, tile_side_for, tiles_for
+from oinr.volume import load_volume, voxelize
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "3dvolume" / "train.py"
