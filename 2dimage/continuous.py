@@ -67,7 +67,8 @@ from oinr.config import configure  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image, target_size  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fitting import FitConfig, fit  # noqa: E402
+from oinr.fitting import fit  # noqa: E402
+from oinr.imagefit import fit_image, render  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
 from oinr.models import build_model  # noqa: E402
 from oinr.operator import OINR, n_params  # noqa: E402
@@ -111,26 +112,15 @@ def check_sizes(native) -> dict:
     return hw
 
 
-def fit_baseline(name: str, model, target: torch.Tensor, lr: float):
-    """Fit a baseline to one (C, H, W) target in [0, 1] on the [-1, 1] scale; returns the fitted model."""
-    grid = model.make_input(target.shape[1:])  # (1, C_in, H, W)
-    y = (target * 2 - 1).unsqueeze(0)  # (1, C, H, W)
-    desc = f"{name} {target.shape[1]}x{target.shape[2]}"
-    fc = FitConfig(steps=BASELINE_STEPS, lr=lr, schedule=SCHEDULE, warmup=WARMUP, final_lr_ratio=FINAL_LR_RATIO,
-                   log_every=BASELINE_STEPS, progress=PROGRESS, desc=desc)  # fmt: skip
-    fit(model, lambda m, step: torch.mean((m(grid) - y) ** 2), fc)
+def fit_baseline(cfg: dict, name: str, model, target: torch.Tensor, lr: float):
+    """Fit a baseline to one (C, H, W) target in [0, 1] with the shared image fit; returns the fitted model."""
+    fit_image({**cfg, "MODEL": name, "STEPS": BASELINE_STEPS, "LOG_EVERY": BASELINE_STEPS}, model, target, lr=lr)
     return model
 
 
 def finite(row: dict) -> dict:
     """PSNRs with an infinite one (a baseline evaluated on its own target) as None, for strict JSON."""
     return {k: v if math.isfinite(v) else None for k, v in row.items()}
-
-
-@torch.no_grad()
-def render(model, hw) -> torch.Tensor:
-    """A fitted model's output on the grid of size hw, as a (C, h, w) image in [0, 1] on the CPU."""
-    return ((model(model.make_input(hw))[0] + 1) / 2).clamp(0, 1).cpu()
 
 
 def main():
@@ -183,10 +173,10 @@ def main():
         if name == "oinr":
             m = OINR(None, c, widths=WIDTHS, kernel_size=OINR_KERNEL, omega=OINR_OMEGA, first_omega=OINR_FIRST_OMEGA,
                      octaves=OCTAVES).to(device)  # fmt: skip
-            others[name] = fit_baseline(name, m, targets[largest].to(device), OINR_LR)
+            others[name] = fit_baseline(cfg, name, m, targets[largest], OINR_LR)
         elif name == "siren":
             m = build_baseline("siren", 2, c, hidden=SIREN_HIDDEN, layers=SIREN_LAYERS).to(device)
-            others[name] = fit_baseline(name, m, targets[largest].to(device), SIREN_LR)
+            others[name] = fit_baseline(cfg, name, m, targets[largest], SIREN_LR)
 
     # evaluate every method on every grid
     preds = {s: {"continuous": render(model, hw[s])} for s in hw}  # size -> method -> (C, h, w)

@@ -33,19 +33,27 @@ def build_image_model(cfg: dict, channels: int, device, shape=None) -> torch.nn.
     return model
 
 
+@torch.no_grad()
+def render(model: torch.nn.Module, hw) -> torch.Tensor:
+    """A fitted model's image on the grid of size `hw`: ``(C, h, w)`` in [0, 1] on the CPU."""
+    return ((model(model.make_input(tuple(hw)))[0] + 1) / 2).clamp(0, 1).cpu()
+
+
 def fit_image(
     cfg: dict,
     model: torch.nn.Module,
     target: torch.Tensor,
-    run: Path,
+    run: Path | None = None,
     ckpt: Path | None = None,
     reference: torch.Tensor | None = None,
     experiment: str = "2dimage",
+    lr: float | None = None,
 ) -> tuple[torch.Tensor, FitResult]:
     """Fit `model` to `target` ``(C, H, W)`` in [0, 1]; return (reconstruction ``(C, H, W)`` in [0, 1], result).
 
     metrics.csv's ``psnr`` is against `reference` when given (the clean image when denoising), else
-    against the target (read off the training loss, no extra forward pass).
+    against the target (read off the training loss, no extra forward pass). `lr` overrides the model's
+    registry rate. Without `run` nothing is written (a baseline fitted inside another experiment).
     """
     c, h, w = target.shape
     device = next(model.parameters()).device
@@ -61,9 +69,7 @@ def fit_image(
             return {"psnr": psnr_from_mse(loss, 2.0)}  # MSE on [-1, 1]: the same dB as on [0, 1]
         return {"psnr": psnr(((m(grid) + 1) / 2).clamp(0, 1), ref)}
 
-    fc = fit_config(cfg, model_lr(cfg), f"{cfg['MODEL']} {h}x{w}", model)
+    fc = fit_config(cfg, model_lr(cfg) if lr is None else lr, f"{cfg['MODEL']} {h}x{w}", model)
     meta = image_meta(experiment, c, (h, w))
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS, meta=meta)
-    with torch.no_grad():
-        pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (C, H, W)
-    return pred, res
+    return render(model, (h, w)), res
