@@ -34,7 +34,13 @@ def seed_everything(seed: int) -> None:
 
 
 def pick_device(name: str = "auto") -> torch.device:
-    """'auto' -> CUDA when present, else CPU; otherwise the named device (checked)."""
+    """'auto' -> CUDA when present, else CPU; otherwise the named device (checked).
+
+    Under torchrun (LOCAL_RANK set) 'auto' and 'cuda' mean ``cuda:LOCAL_RANK``: one GPU per process.
+    """
+    local = os.environ.get("LOCAL_RANK")
+    if name in ("auto", "cuda") and local is not None and torch.cuda.is_available():
+        return torch.device("cuda", int(local) % torch.cuda.device_count())
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:

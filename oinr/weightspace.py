@@ -1,0 +1,132 @@
+"""Weight-space data sets: many small INRs fitted from one initialisation, stored as one file of weight vectors.
+
+Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_space_fit.py.
+
+* `fit_chunk` fits one network per image of a chunk in one batched computation (`oinr.ensemble.Ensemble`
+  through the shared loop `oinr.fitting.fit`): every member starts from the same weights (the weight
+  space's structure depends on it: two fits of similar images then land near each other) and stops on its
+  own once its PSNR reaches the target (checked every LOG_EVERY steps) or at the step limit.
+* The fitted file (safetensors) holds ``weights`` (N, P) float32 (each network's parameters flattened in
+  named_parameters order), ``init`` (P,), ``labels`` (N,), ``psnr`` (N,) (of the clamped reconstruction,
+  in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target), ``split`` (N,) (0 train, 1 test)
+  and ``index`` (N,) (position in its split), plus metadata: the resolved config, the layer layout and a
+  fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from .ensemble import Ensemble
+from .errors import UserError
+from .fitting import FitConfig, fit
+from .models import build_model, model_lr
+from .runs import atomic_write
+
+FORMAT = "oinr-weight-space-1"
+# settings that decide the fitted weights (a file or a chunk made under other values is not mixed in)
+WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
+               "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
+               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK")  # fmt: skip
+
+
+def fingerprint(cfg: dict) -> str:
+    """A short hash of the settings in WEIGHT_KEYS."""
+    keyed = {k: cfg.get(k) for k in WEIGHT_KEYS}
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def init_model(cfg: dict) -> torch.nn.Module:
+    """The one initialisation every network of the data set starts from (seeded by SEED)."""
+    state = torch.get_rng_state()
+    torch.manual_seed(int(cfg.get("SEED", 0)))
+    model = build_model(cfg, 2, 1)
+    torch.set_rng_state(state)
+    return model
+
+
+def layout(model: torch.nn.Module) -> list:
+    """[(name, shape)] of the flattened weight vector, in order."""
+    return [(n, list(p.shape)) for n, p in model.named_parameters()]
+
+
+def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, progress: bool = False) -> dict:
+    """Fit one copy of `model` (the shared init) to each image of `images` ``(n, H, W)`` in [0, 1], all at once.
+
+    Returns ``weights`` (n, P), ``psnr`` (n,), ``steps`` (n,), ``reached`` (n,) on the CPU.
+    """
+    n, h, w = images.shape
+    ens = Ensemble.replicate(model, n).to(device)
+    grid = ens.make_input((h, w))  # (1, C_in, H, W), shared by every member
+    y = (images.to(device) * 2 - 1)[:, None, None]  # (n, 1, 1, H, W): targets on [-1, 1]
+
+    def loss_fn(m, step):
+        return ((m(grid) - y) ** 2).mean(dim=(1, 2, 3, 4))  # (n,) one loss per network
+
+    def evaluate(m, loss):
+        return {"psnr": 10 * torch.log10(4.0 / loss.clamp_min(1e-20))}  # MSE on [-1, 1]: data range 2
+
+    target = float(cfg["TARGET_PSNR"])
+    fc = FitConfig(steps=int(cfg["STEPS"]), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
+                   final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
+                   progress=progress, desc=f"{n} fields")  # fmt: skip
+    res = fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=lambda met: met["psnr"] >= target)
+    with torch.no_grad():
+        rec = ((ens(grid) + 1) / 2).clamp(0, 1)  # (n, 1, 1, H, W)
+        mse = ((rec - y.add(1).div(2)) ** 2).mean(dim=(1, 2, 3, 4))
+        psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-20))
+    return {
+        "weights": ens.flat_weights().float().cpu(),
+        "psnr": psnr.float().cpu(),
+        "steps": res.member_steps.to(torch.int32),
+        "reached": (psnr.cpu() >= target) & ~res.diverged,
+    }
+
+
+def save_tensors(path: Path, tensors: dict, meta: dict) -> None:
+    """safetensors with string metadata, written atomically."""
+    from safetensors.torch import save
+
+    blob = save({k: v.contiguous() for k, v in tensors.items()}, metadata={k: str(v) for k, v in meta.items()})
+    atomic_write(Path(path), lambda f: f.write(blob))
+
+
+def load_tensors(path: Path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a safetensors file; an unreadable one is a UserError."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found; make it with downstream/weight_space/fit_dataset.py")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any parse failure means 'not a fitted file'
+        raise UserError(f"cannot read {path} as safetensors ({str(e).splitlines()[0][:120]})") from None
+
+
+REQUIRED = ("weights", "init", "labels", "psnr", "steps", "reached", "split", "index")
+
+
+def load_fitted(path: Path) -> tuple[dict, dict]:
+    """The fitted file's tensors and its config, checked: format, fingerprint, sizes, layout of the weights."""
+    t, meta = load_tensors(path)
+    if meta.get("format") != FORMAT or any(k not in t for k in REQUIRED):
+        raise UserError(f"{path} is not a weight-space file of this version (format {meta.get('format')!r})")
+    cfg = json.loads(meta["config"])
+    if meta.get("fingerprint") != fingerprint(cfg):
+        raise UserError(f"{path}: its weights were not made under the config it carries (fingerprint mismatch)")
+    n = len(t["labels"])
+    if any(len(t[k]) != n for k in REQUIRED if k != "init"):
+        raise UserError(f"{path}: tensors of different lengths ({ {k: len(t[k]) for k in REQUIRED} })")
+    with torch.device("meta"):
+        expected = sum(math.prod(s) for _, s in layout(build_model(cfg, 2, 1)))
+    if t["weights"].shape[1] != expected or json.loads(meta["layout"]) != layout(init_model(cfg)):
+        raise UserError(f"{path}: {t['weights'].shape[1]} weights per network, but its config "
+                        f"({cfg.get('MODEL')}, widths {cfg.get('WIDTHS')}) has {expected}")  # fmt: skip
+    return t, cfg
