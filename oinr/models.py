@@ -147,3 +147,4 @@ def _load_plugins() -> None:
         return
     _PLUGINS_LOADED = True
     from . import baselines, hashgrid  # noqa: F401  (siren, wire, gauss, ffn, finer; hashgrid)
+    from . import cz  # noqa: F401  (the Calderon-Zygmund operator)
