@@ -61,7 +61,7 @@ from oinr.data import resolve_path  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
 from oinr.fitting import fit  # noqa: E402
-from oinr.memory import peak_memory_mb  # noqa: E402
+from oinr.memory import check_volume_fits, peak_memory_mb  # noqa: E402
 from oinr.metrics import iou, mse  # noqa: E402
 from oinr.models import build_model, model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
@@ -87,10 +87,11 @@ def main():
         cfg["HASH_MAX_RES"] = max(shape)
     model = build_model(cfg, 3, 1).to(device).to(memory_format=cl)
     check(hasattr(model, "receptive_radius"), f"--model={MODEL} has no receptive radius to tile by; use oinr/hashgrid")
-    grid = model.make_input(shape).contiguous(memory_format=cl)  # (1, C_in, D, H, W)
     radius = model.receptive_radius()
     side = tile_side_for(shape, MAX_VOXELS, radius)  # None: the whole grid fits in one step
     tiles = tiles_for(shape, side or max(shape), radius)
+    check_volume_fits(model, shape, max(tiles, key=lambda t: t.voxels).shape, device)  # before allocating
+    grid = model.make_input(shape).contiguous(memory_format=cl)  # (1, C_in, D, H, W)
     run, ckpt = open_run(cfg, "3dvolume", device)
     target = vol[None, None].to(device).contiguous(memory_format=cl)  # (1, 1, D, H, W)
     if LOSS == "mse":

@@ -113,6 +113,25 @@ def check_fits(model: torch.nn.Module, shape, channels: int, device, what: str, 
                     f"available; {fix(side)}")  # fmt: skip
 
 
+def check_volume_fits(model: torch.nn.Module, shape, tile_shape, device) -> int:
+    """Refuse (one-line UserError) a 3D fit whose whole-grid tensors (encoding, target, prediction) plus one
+    training step on a tile of `tile_shape` exceed the available memory; returns the estimate in bytes."""
+    cells = math.prod(shape)
+    n_in = model.make_input((2,) * len(shape)).shape[1]
+    whole = 4 * cells * (n_in + 3)  # the encoding grid (kept whole, tiles are views of it), target, prediction
+    step = fit_bytes(model, tile_shape, 1)
+    have = available_bytes(device) * HEADROOM
+    if whole + step <= have:
+        return whole + step
+    if have > step:
+        side = int(max(shape) * ((have - step) / whole) ** (1 / len(shape)))
+        fix = f"pass --resolution={side} (or smaller)"
+    else:
+        fix = "lower --max_voxels (smaller tiles per step)"
+    raise UserError(f"a volume of {'x'.join(map(str, shape))} needs about {_gib(whole + step)} (the grids "
+                    f"{_gib(whole)}, one training step {_gib(step)}) but {_gib(have)} is available; {fix}")  # fmt: skip
+
+
 def peak_memory_mb(device) -> float:
     """Peak memory of this process in MiB: CUDA's max allocated on a GPU, max resident set size on a CPU."""
     if torch.device(device).type == "cuda":

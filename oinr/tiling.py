@@ -28,9 +28,14 @@ class Tile:
     inner: tuple
 
     @property
+    def shape(self) -> tuple:
+        """The crop's shape (halo included): what one training step on this tile processes."""
+        return tuple(s.stop - s.start for s in self.crop)
+
+    @property
     def voxels(self) -> int:
         """Cells processed for this tile (the crop, halo included)."""
-        return math.prod(s.stop - s.start for s in self.crop)
+        return math.prod(self.shape)
 
 
 def _splits(n: int, t: int) -> list[tuple[int, int]]:

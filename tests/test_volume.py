@@ -256,3 +256,21 @@ def test_missing_data_exits_2_with_one_error_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "not found" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "3dvolume").exists()  # nothing written for a bad input
+
+
+def test_volume_too_large_for_memory_is_refused_in_one_line(tmp_path):
+    import resource
+
+    cap = 3 * 2**30  # a 3 GiB address-space limit
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    out = tmp_path / "results"
+    args = ["--resolution=400", f"--out={out}", "--progress=false"]
+    proc = subprocess.run([sys.executable, str(TRAIN), *args], capture_output=True, text=True, preexec_fn=limit,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("error: a volume of 400x400x400 needs about") and "--resolution=" in line, line
+    assert not out.exists()
