@@ -18,6 +18,7 @@ ONLY = ""  # comma-separated row-id prefixes, e.g. image/camera/oinr,denoise
 OUT = "results"  # results root: rows go to OUT/reproduce/, the report to OUT/REPORT.md
 SECONDS = 60.0  # quick scale: the training wall-time budget of each row (19 rows: about 25 minutes)
 REPORT_ONLY = False  # True: only rebuild the report from saved runs
+ASSETS = False  # True: also redraw the README's figures in asset/ from the saved runs (small PNGs)
 DEVICE = "auto"  # passed to every row
 
 import json  # noqa: E402
@@ -79,6 +80,12 @@ TABLES = {
         ["input_psnr", "psnr", "ssim", "oracle_best_psnr"],
         "psnr: at the step count chosen on kodim23 (table above). oracle_best_psnr: the best PSNR logged during "
         "the fit against the clean image, which no user has; for reference only.",
+    ),
+    "continuous": Table(
+        "Resolution-free O-INR (PSNR at the training sizes, at held-out sizes, at 2x super-resolution)",
+        ["psnr_train", "psnr_heldout", "psnr_super_res"],
+        "2dimage/continuous.py's default: the cameraman at 48..96 px; its run folder's table.md compares discrete "
+        "O-INR, bicubic and SIREN at every size.",
     ),
     "volume": Table(
         "3D occupancy (IoU at threshold 0.5)",
@@ -161,6 +168,11 @@ def image_rows(scale: str) -> list[Row]:
     return rows
 
 
+def continuous_rows(scale: str) -> list[Row]:
+    """The resolution-free (continuous-kernel) O-INR: trained at several sizes, evaluated at others."""
+    return [Row("continuous/camera/continuous", "continuous", REPO_ROOT / "2dimage" / "continuous.py")]
+
+
 def volume_rows(scale: str) -> list[Row]:
     """The Stanford bunny's occupancy."""
     preset = [str(REPO_ROOT / "3dvolume" / "paper.py")] if scale == "paper" else []
@@ -168,7 +180,7 @@ def volume_rows(scale: str) -> list[Row]:
 
 
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows, volume_rows]
+ROW_BUILDERS = [image_rows, continuous_rows, volume_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -280,6 +292,50 @@ def write_report(out: Path) -> Path:
     return report
 
 
+def _small_png(src: Path, dst: Path, width: int = 900) -> None:
+    """Copy a figure into asset/ at most `width` pixels wide, as a palette PNG (a few tens of KB)."""
+    from PIL import Image
+
+    im = Image.open(src).convert("RGB")
+    if im.width > width:
+        im = im.resize((width, round(im.height * width / im.width)), Image.LANCZOS)
+    im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
+
+
+def write_assets(out: Path, asset: Path = REPO_ROOT / "asset") -> list[Path]:
+    """The README's figures, redrawn from the saved runs: PSNR against wall time for every method on the
+    cameraman, the O-INR fit with its error map, the denoising strip, the resolution-transfer strip and the
+    3D preview. Rows that have not run are skipped (and named)."""
+    rows = collect(out)
+    asset.mkdir(exist_ok=True)
+    written = []
+    series = {}
+    for rid, st in rows.items():
+        if rid.startswith("image/camera/") and st["status"] == "ok" and Path(st["metrics"]).exists():
+            m = MetricsLog.read(st["metrics"])
+            series[rid.split("/")[-1]] = ([float(r["time_s"]) for r in m], [float(r["psnr"]) for r in m])
+    if series:
+        tmp = out / "figures" / "asset_psnr_time.png"
+        xy_plot(series, tmp, "wall time (s)", "PSNR (dB)", "cameraman 256x256, equal wall time (2-core CPU)")
+        _small_png(tmp, asset / "psnr_vs_time.png")
+        written.append(asset / "psnr_vs_time.png")
+    figures = {
+        "image/camera/oinr": ("reconstruction.png", "fit.png"),
+        "denoise/camera/oinr": ("denoise.png", "denoise.png"),
+        "continuous/camera/continuous": ("super_resolution.png", "resolution_transfer.png"),
+        "volume/bunny/oinr": ("preview.png", "volume.png"),
+    }
+    for rid, (name, target) in figures.items():
+        st = rows.get(rid, {})
+        src = Path(st.get("run", "")) / "figures" / name
+        if st.get("status") == "ok" and src.exists():
+            _small_png(src, asset / target)
+            written.append(asset / target)
+        else:
+            print(f"asset {target}: row {rid} has not run (python reproduce.py --only={rid})")
+    return written
+
+
 def main():
     configure(globals())
     check(SCALE in ("quick", "paper"), f"--scale must be quick or paper, got {SCALE!r}")
@@ -296,6 +352,9 @@ def main():
             print(f"row {i + 1}/{len(chosen)}, {time.perf_counter() - t0:.0f} s so far", flush=True)
             run_row(row, out, device, SECONDS)
     print(f"report: {write_report(out)}")
+    if ASSETS:
+        for f in write_assets(out):
+            print(f"asset: {f} ({f.stat().st_size // 1024} KB)")
 
 
 if __name__ == "__main__":
