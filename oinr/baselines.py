@@ -17,9 +17,13 @@ so a training loop or script swaps `OINR` for a baseline without other changes.
 - ``ffn``: ReLU MLP on random Fourier features gamma(v) = [cos(2 pi B v), sin(2 pi B v)], B ~ N(0, sigma^2)
   fixed. Tancik et al., "Fourier Features Let Networks Learn High Frequency Functions in Low Dimensional
   Domains", NeurIPS 2020.
-- ``finer``: variable-periodic sine sin(omega0 (|z| + 1) z), SIREN's weight init, first-layer bias
-  U(-k, k). Liu et al., "FINER: Flexible Spectral-bias Tuning in Implicit NEural Representation by
-  Variable-periodic Activation Functions", CVPR 2024.
+- ``finer``: variable-periodic sine sin(omega0 * s * z) with s = |z| + 1 held constant in the backward pass
+  (the official code computes s under torch.no_grad() unless asked otherwise, ``scale_req_grad=False``),
+  SIREN's weight init; the first-layer bias keeps PyTorch's U(-1/sqrt(n), 1/sqrt(n)) unless `first_bias`
+  = k asks for U(-k, k) (the official image scripts pass no k; its SDF and NeRF scripts pass k = 1).
+  Liu et al., "FINER: Flexible Spectral-bias Tuning in Implicit NEural Representation by
+  Variable-periodic Activation Functions", CVPR 2024; official code github.com/liuzhen0212/FINER
+  (models.py; run_finer.sh for images: omega0 30, lr 5e-4, width 256).
 
 Parameter counts (`n_params`) count real scalars, so a complex weight counts twice; `hidden_for_budget`
 picks the width that matches a parameter budget for comparisons at equal size.
@@ -112,20 +116,31 @@ class SIREN(_CoordinateMLP):
 
 
 class FinerLayer(SineLayer):
-    """sin(omega0 * (|z| + 1) * z): the local frequency grows with |z|, so larger biases pick higher ones."""
+    """sin(omega0 * s * z), s = |z| + 1: the local frequency grows with |z|, so larger biases pick higher ones.
 
-    def __init__(self, n_in: int, n_out: int, omega0: float, first: bool, first_bias: float = 1.0):
+    As in the official code, s is a constant for the gradient by default (``scale_grad=False``): the
+    backward pass sees omega0 * s * cos(.) instead of the full derivative omega0 * (2|z| + 1) * cos(.).
+    """
+
+    def __init__(self, n_in: int, n_out: int, omega0: float, first: bool, first_bias: float | None = None,
+                 scale_grad: bool = False):  # fmt: skip
         super().__init__(n_in, n_out, omega0, first)
-        if first:  # the paper's bias init: a wider U(-k, k) spreads the first layer over more frequencies
+        self.scale_grad = bool(scale_grad)
+        if first and first_bias is not None:  # U(-k, k): a wider bias spreads the first layer over more frequencies
             with torch.no_grad():
                 self.linear.bias.uniform_(-first_bias, first_bias)
 
     def activation(self, z: torch.Tensor) -> torch.Tensor:
-        return torch.sin(self.omega0 * (z.abs() + 1.0) * z)
+        scale = (z if self.scale_grad else z.detach()).abs() + 1.0
+        return torch.sin(self.omega0 * scale * z)
+
+    def extra_repr(self) -> str:
+        return f"omega0={self.omega0}, scale_grad={self.scale_grad}"
 
 
 class FINER(_CoordinateMLP):
-    """Variable-periodic sine MLP (Liu et al. 2024): SIREN's weights, first-layer bias U(-first_bias, first_bias)."""
+    """Variable-periodic sine MLP (Liu et al. 2024): SIREN's weights, first-layer bias U(-first_bias, first_bias)
+    when given (else PyTorch's), the scale |z| + 1 without gradient unless `scale_grad`."""
 
     def __init__(
         self,
@@ -134,12 +149,14 @@ class FINER(_CoordinateMLP):
         hidden: int = 256,
         layers: int = 3,
         omega0: float = 30.0,
-        first_bias: float = 1.0,
+        first_bias: float | None = None,
+        scale_grad: bool = False,
     ):
         super().__init__(in_features, out_features)
         sizes = [in_features] + [hidden] * layers
         body = [
-            FinerLayer(a, b, omega0, first=i == 0, first_bias=first_bias) for i, (a, b) in enumerate(pairwise(sizes))
+            FinerLayer(a, b, omega0, first=i == 0, first_bias=first_bias, scale_grad=scale_grad)
+            for i, (a, b) in enumerate(pairwise(sizes))
         ]
         self.net = nn.Sequential(*body, _linear_out(hidden, out_features, omega0))
 
@@ -310,10 +327,11 @@ BASELINES: dict[str, dict] = {
     },
     "finer": {
         "cls": FINER,
-        "lr": 5e-4,  # best of 1e-4, 5e-4, 1e-3 in the sweep (1e-4 trains too, more slowly)
+        "lr": 5e-4,  # the official run_finer.sh's; sweep seeds 0/1/2: 52.6/56.1/54.8 dB (1e-3: 75.4/56.0/40.0, erratic)
         "paper_lr": 5e-4,
         "omega0": 30.0,  # FINER keeps SIREN's omega0
-        "first_bias": 1.0,  # k of the first-layer bias U(-k, k), the paper's proposal for images
+        "first_bias": None,  # first-layer bias U(-k, k) for a k; None: PyTorch's, as the official image scripts
+        "scale_grad": False,  # the official default (scale_req_grad=False): |z| + 1 computed without gradient
     },
 }
 
@@ -328,7 +346,8 @@ def _entry(name: str) -> dict:
 def build_baseline(name: str, dims: int, out_channels: int, hidden: int = 256, layers: int = 3, **overrides):
     """The baseline `name` for `dims`-d coordinates and `out_channels` outputs, with its registry defaults.
 
-    `overrides` replace the model-specific defaults (omega0, s0, scale, sigma, frequencies, first_bias, seed).
+    `overrides` replace the model-specific defaults (omega0, s0, scale, sigma, frequencies, first_bias,
+    scale_grad, seed).
     """
     entry = _entry(name)
     kwargs = {k: v for k, v in entry.items() if k not in ("cls", "lr", "paper_lr")}
