@@ -50,7 +50,7 @@ class Row:
     table: str
     script: Path
     args: list = field(default_factory=list)
-    paper: str = "—"  # the paper's number for this row, where it gives one
+    paper: str | dict = "—"  # the paper's number for this row, or {column: number} for columns of their own
     budget: tuple | None = None  # (header cfg, channels, (H, W)): steps calibrated to SECONDS just before the run
     steps_from: str | None = None  # a row id whose summary's oracle_best_step becomes this row's --steps
 
@@ -66,7 +66,9 @@ TABLES = {
     "image": Table(
         "Image fitting (PSNR against the target)",
         ["psnr", "ssim"],
-        "Equal wall-time budget per row at quick scale; baselines sized to O-INR's parameter count.",
+        "Equal wall-time budget per row at quick scale; baselines sized to O-INR's parameter count. Each baseline "
+        "runs at the best learning rate the harness knows for it (a 64 px sweep on the cameraman, "
+        "oinr/baselines.py); siren_paper is SIREN at its paper's lr 1e-4.",
     ),
     "denoise_select": Table(
         "Denoising, step selection on kodim23 (WIRE's noise: tau = 30 photons, readout 2)",
@@ -91,6 +93,22 @@ TABLES = {
         "3D occupancy (IoU at threshold 0.5)",
         ["iou", "mse", "peak_memory_mb"],
         "The script's default setting (quick) or 3dvolume/paper.py (paper).",
+    ),
+    "video": Table(
+        "Video: held-out frames (train on every FRAME_GAP-th frame, PSNR on the frames between)",
+        ["psnr_train", "psnr_heldout", "psnr_heldout_blend", "psnr_heldout_siren", "frames_per_s"],
+        "blend: linear blending of the two neighbouring training frames; siren: a SIREN over (x, y, t) with "
+        "about O-INR's parameter count, trained for O-INR's wall time. sequence/train.py's defaults (quick) or "
+        "sequence/paper.py (paper).",
+    ),
+    "slices": Table(
+        "MRI slice imputation (Colin27 T1, axial slices; MSE on the robust [0, 1] scale)",
+        ["missing", "mse_train", "mse_test", "mse_test_linear", "mse_test_cubic"],
+        "A fraction of the slices dropped uniformly (both ends kept); O-INR fitted to the rest and queried at "
+        "the dropped slices' offsets, beside linear and cubic-spline interpolation along the slice axis. The "
+        "paper's columns are the poster's numbers on ADNI subjects, whose data use agreement forbids "
+        "redistribution: they come from other scans (resolution and normalisation unknown here) and compare "
+        "only in kind. Quick scale: data/ch2_2mm.nii.gz (2 mm slices); --scale=paper uses sequence/paper.py.",
     ),
 }
 
@@ -156,15 +174,18 @@ def image_rows(scale: str) -> list[Row]:
                 base.update(script_defaults(REPO_ROOT / "2dimage" / "paper.py"))
             img = load_image(resolve_path(path), base["SIZE"], base["GRAY"], verbose=False)
             c, hw = img.shape[0], tuple(img.shape[1:])
-            for model in MODELS:
-                cfg = {**base, "MODEL": model}
-                args = [*preset, f"--data={path}", f"--model={model}"]
+            for model in [*MODELS, *(["siren_paper"] if table == "image" else [])]:
+                setting = ["--baseline_setting=paper"] if model.endswith("_paper") else []
+                model = model.removesuffix("_paper")
+                cfg = {**base, "MODEL": model, "BASELINE_SETTING": "paper" if setting else "tuned"}
+                args = [*preset, f"--data={path}", f"--model={model}", *setting]
                 if model != "oinr":
                     cfg["HIDDEN"] = _matched_hidden(base, model, c)
                     args.append(f"--hidden={cfg['HIDDEN']}")
                 budget = (cfg, c, hw) if scale == "quick" and select is None else None
                 steps_from = f"{select}/{model}" if select else None
-                rows.append(Row(f"{table}/{name}/{model}", table, script, args, budget=budget, steps_from=steps_from))
+                rid = f"{table}/{name}/{model}{'_paper' if setting else ''}"
+                rows.append(Row(rid, table, script, args, budget=budget, steps_from=steps_from))
     return rows
 
 
@@ -179,8 +200,25 @@ def volume_rows(scale: str) -> list[Row]:
     return [Row("volume/bunny/oinr", "volume", REPO_ROOT / "3dvolume" / "train.py", preset)]
 
 
+SEQUENCE = REPO_ROOT / "sequence" / "train.py"
+# the poster's slice-imputation table (ADNI): missing fraction -> (train MSE, test MSE)
+PAPER_SLICES = {0.5: ("2.17e-5", "8.33e-5"), 0.66: ("3.10e-5", "2.38e-4"), 0.75: ("1.39e-6", "4.70e-4"),
+                0.8: ("1.58e-5", "7.66e-4")}  # fmt: skip
+
+
+def sequence_rows(scale: str) -> list[Row]:
+    """Held-out frames of the carphone clip; slice imputation on the Colin27 MRI at the poster's four fractions."""
+    preset = [str(REPO_ROOT / "sequence" / "paper.py")] if scale == "paper" else []
+    rows = [Row("video/carphone/oinr", "video", SEQUENCE, preset)]
+    for frac, (train, test) in PAPER_SLICES.items():
+        args = [*preset, "--data=data/ch2_2mm.nii.gz", f"--missing={frac}"]
+        paper = {"paper mse_train": train, "paper mse_test": test}
+        rows.append(Row(f"slices/ch2_{round(frac * 100)}/oinr", "slices", SEQUENCE, args, paper=paper))
+    return rows
+
+
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows, continuous_rows, volume_rows]
+ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running
@@ -233,6 +271,8 @@ def _selected_steps(out: Path, row_id: str) -> int | None:
 
 def _fmt(v) -> str:
     if isinstance(v, float):
+        if v != 0 and abs(v) < 1e-3:  # MSEs: 8.33e-05, not 0.0001
+            return f"{v:.3g}"
         return f"{v:.2f}" if abs(v) >= 1 else f"{v:.4f}"
     return "—" if v is None else str(v)
 
@@ -262,9 +302,11 @@ def write_report(out: Path) -> Path:
         if not mine:
             continue
         lines += [f"## {table.title}", "", table.note, ""]
-        with_paper = any(st.get("paper", "—") not in ("—", "", None) for st in mine.values())
+        papers = [st.get("paper", "—") for st in mine.values()]
+        paper_cols = list(dict.fromkeys(k for p in papers if isinstance(p, dict) for k in p))  # own columns
+        with_paper = not paper_cols and any(p not in ("—", "", None) for p in papers)
         head = ["row", "method", "params", "steps", "wall time (s)", "device", *table.columns]
-        head += ["paper"] if with_paper else []
+        head += (["paper"] if with_paper else []) + paper_cols
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for rid, st in mine.items():
             s = st.get("summary", {})
@@ -272,9 +314,11 @@ def write_report(out: Path) -> Path:
                 cells = [rid, rid.split("/")[-1], "—", "—", "—", "—", *[st["status"]] * len(table.columns)]
             else:
                 method = s.get("model", rid.split("/")[-1])
+                method += f" (lr {s['lr']:g}{', paper' if rid.endswith('_paper') else ''})" if "lr" in s else ""
                 cells = [rid, method, s.get("n_params"), s.get("steps"), s.get("wall_time_s"), s.get("device")]
                 cells += [s.get(c) for c in table.columns]
             cells += [st.get("paper", "—")] if with_paper else []
+            cells += [st["paper"].get(k, "—") if isinstance(st.get("paper"), dict) else "—" for k in paper_cols]
             lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
         lines.append("")
         for signal in sorted({rid.split("/")[1] for rid in mine}):

@@ -40,6 +40,7 @@ from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, open_run, setup  # noqa: E402
 from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
+from oinr.models import model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
 
@@ -85,7 +86,8 @@ def main():
     curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"{model_name}: PSNR against the clean image")
     finish(run, psnr=final, oracle_best_psnr=best, oracle_best_step=int(best_step), input_psnr=noisy_psnr,
            ssim=ssim(pred, clean), n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
-           device=str(device), model=model_name, image=str(DATA), tau=TAU, readout=READOUT)  # fmt: skip
+           device=str(device), model=model_name, lr=model_lr(cfg), image=str(DATA), tau=TAU,
+           readout=READOUT)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the image's 
 # optim
 STEPS = 200  # Adam steps on the full grid
 LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/baselines.py
+BASELINE_SETTING = "tuned"  # baselines: tuned (the best lr the harness knows) or paper (their paper's lr)
+BASELINE_LR = 0.0  # baselines: > 0 overrides the registry's lr
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
@@ -47,6 +49,7 @@ from oinr.errors import cli  # noqa: E402
 from oinr.experiment import finish, open_run, setup  # noqa: E402
 from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
+from oinr.models import model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
 
@@ -77,7 +80,7 @@ def main():
     montage({"target": img, label: pred}, run / "figures" / "reconstruction.png", error_of=(label, "target"))
     curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"{MODEL} on {resolve_path(DATA).name}")
     finish(run, psnr=p, ssim=s, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
-           device=str(device), model=MODEL, image=str(DATA), size=[h, w])  # fmt: skip
+           device=str(device), model=MODEL, lr=model_lr(cfg), image=str(DATA), size=[h, w])  # fmt: skip
 
 
 if __name__ == "__main__":
