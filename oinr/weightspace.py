@@ -20,8 +20,10 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from .datasets import load_dataset
 from .ensemble import Ensemble
 from .errors import UserError
 from .fitting import FitConfig, fit
@@ -48,6 +50,24 @@ def init_model(cfg: dict) -> torch.nn.Module:
     model = build_model(cfg, 2, 1)
     torch.set_rng_state(state)
     return model
+
+
+def dataset_images(cfg: dict):
+    """The images a weight-space run fits, train then test, under its DATA / LIMIT_TRAIN / LIMIT_TEST.
+
+    Returns images (N, H, W) float32 in [0, 1], labels (N,), split (N,) (0 train, 1 test), index in the
+    split (N,), and the class names.
+    """
+    sp = load_dataset(cfg["DATA"])
+    ntr = cfg.get("LIMIT_TRAIN") or len(sp.train_x)
+    nte = cfg.get("LIMIT_TEST") or len(sp.test_x)
+    if ntr > len(sp.train_x) or nte > len(sp.test_x):
+        raise UserError(f"--limit_train/--limit_test ({ntr}/{nte}) exceed {len(sp.train_x)}/{len(sp.test_x)}")
+    x = np.concatenate([sp.train_x[:ntr], sp.test_x[:nte]])  # (N, H, W)
+    y = np.concatenate([sp.train_y[:ntr], sp.test_y[:nte]])
+    split = np.concatenate([np.zeros(ntr, np.uint8), np.ones(nte, np.uint8)])
+    index = np.concatenate([np.arange(ntr), np.arange(nte)])
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
 
 
 def layout(model: torch.nn.Module) -> list:
@@ -126,7 +146,9 @@ def load_fitted(path: Path) -> tuple[dict, dict]:
         raise UserError(f"{path}: tensors of different lengths ({ {k: len(t[k]) for k in REQUIRED} })")
     with torch.device("meta"):
         expected = sum(math.prod(s) for _, s in layout(build_model(cfg, 2, 1)))
-    if t["weights"].shape[1] != expected or json.loads(meta["layout"]) != layout(init_model(cfg)):
+    if t["weights"].shape[1] != expected or json.loads(meta["layout"]) != json.loads(
+        json.dumps(layout(init_model(cfg)))
+    ):
         raise UserError(f"{path}: {t['weights'].shape[1]} weights per network, but its config "
                         f"({cfg.get('MODEL')}, widths {cfg.get('WIDTHS')}) has {expected}")  # fmt: skip
     return t, cfg

@@ -72,17 +72,24 @@ import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
 from oinr.config import configure  # noqa: E402
-from oinr.datasets import load_dataset  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
 from oinr.experiment import check, finish, setup  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
-from oinr.weightspace import FORMAT, fingerprint, fit_chunk, init_model, layout, load_tensors, save_tensors  # noqa: E402
+from oinr.weightspace import (  # noqa: E402
+    FORMAT,
+    dataset_images,
+    fingerprint,
+    fit_chunk,
+    init_model,
+    layout,
+    load_tensors,
+    save_tensors,
+)
 
 COLUMNS = ["chunk", "time_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
 
@@ -91,20 +98,6 @@ def check_config(cfg: dict) -> None:
     check(cfg["TARGET_PSNR"] > 0, f"--target_psnr must be > 0 dB, got {cfg['TARGET_PSNR']}")
     check(cfg["CHUNK"] > 0, f"--chunk must be > 0, got {cfg['CHUNK']}")
     check(cfg["LIMIT_TRAIN"] >= 0 and cfg["LIMIT_TEST"] >= 0, "--limit_train / --limit_test must be >= 0")
-
-
-def dataset(cfg: dict):
-    """(images (N, H, W) float32, labels (N,), split (N,) 0 train / 1 test, index in split (N,), classes)."""
-    sp = load_dataset(cfg["DATA"])
-    ntr = cfg["LIMIT_TRAIN"] or len(sp.train_x)
-    nte = cfg["LIMIT_TEST"] or len(sp.test_x)
-    have = f"{len(sp.train_x)}/{len(sp.test_x)}"
-    check(ntr <= len(sp.train_x) and nte <= len(sp.test_x), f"--limit_train/--limit_test ({ntr}/{nte}) exceed {have}")
-    x = np.concatenate([sp.train_x[:ntr], sp.test_x[:nte]])  # (N, H, W)
-    y = np.concatenate([sp.train_y[:ntr], sp.test_y[:nte]])
-    split = np.concatenate([np.zeros(ntr, np.uint8), np.ones(nte, np.uint8)])
-    index = np.concatenate([np.arange(ntr), np.arange(nte)])
-    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
 
 
 def chunk_path(run: Path, c: int) -> Path:
@@ -138,7 +131,7 @@ def main():
     if THREADS > 0:
         torch.set_num_threads(THREADS)
     # data
-    images, labels, split, index, classes = dataset(cfg)
+    images, labels, split, index, classes = dataset_images(cfg)
     n, h, w = images.shape
     # model: the one shared initialisation
     model = init_model(cfg)

@@ -1,0 +1,166 @@
+"""Classify images by the weights of their fitted O-INRs, beside the same classifiers on the raw pixels.
+
+The paper's protocol (Pal et al., ICML 2024, weight-space experiment): a k-nearest-neighbour classifier
+(scikit-learn, Euclidean, k = number of classes) on the flattened weight vectors of the networks fitted by
+fit_dataset.py, trained on the training split's networks and scored on the test split's. Beside it a
+learned classifier on the weights (an MLP on per-weight standardised vectors), and the same kNN and MLP on
+the raw pixels of the same images: the reference that says what the weights add.
+
+python downstream/weight_space/classify.py --data=<run folder or weights.safetensors> [--epochs=30]
+
+Writes summary.json (knn_accuracy, classifier_accuracy, knn_pixels_accuracy, classifier_pixels_accuracy,
+n_train, n_test, mean_psnr, unreached, ...), metrics.csv (the MLP's epochs) and figures/confusion.png.
+"""
+
+# data
+DATA = ""  # a fit_dataset.py run folder or its weights.safetensors (required)
+# model
+K = 0  # kNN neighbours; 0: the number of classes (the paper's protocol)
+HIDDEN = (256, 256)  # hidden widths of the MLP classifier (weights and pixels alike)
+DROPOUT = 0.2  # dropout after each hidden layer
+# optim
+EPOCHS = 30  # passes over the training networks
+LR = 1e-3  # AdamW learning rate (cosine decay to 1% over EPOCHS)
+WEIGHT_DECAY = 1e-4  # AdamW weight decay
+BATCH = 256  # minibatch size
+SEED = 0  # seeds the classifier's init and batch order
+DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
+# output
+OUT = "results"  # results root; the run goes to OUT/weight_space_classify/<timestamp>/
+PROGRESS = True  # tqdm progress bar
+
+import math  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
+
+from oinr.config import configure  # noqa: E402
+from oinr.errors import UserError, cli  # noqa: E402
+from oinr.experiment import check, finish, setup  # noqa: E402
+from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
+from oinr.weightspace import dataset_images, load_fitted  # noqa: E402
+
+COLUMNS = ["epoch", "time_s", "features", "loss", "train_accuracy"]
+
+
+def knn_accuracy(xtr, ytr, xte, yte, k: int) -> tuple[float, np.ndarray]:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    pred = KNeighborsClassifier(n_neighbors=k).fit(xtr, ytr).predict(xte)
+    return float((pred == yte).mean()), pred
+
+
+def mlp_accuracy(xtr, ytr, xte, yte, classes: int, device, log: MetricsLog, name: str) -> tuple[float, np.ndarray]:
+    """An MLP on per-feature standardised inputs (statistics of the training set only)."""
+    torch.manual_seed(SEED)
+    mu, sd = xtr.mean(0, keepdims=True), xtr.std(0, keepdims=True) + 1e-6
+    xtr = torch.as_tensor((xtr - mu) / sd, dtype=torch.float32, device=device)  # (N_train, F)
+    xte = torch.as_tensor((xte - mu) / sd, dtype=torch.float32, device=device)
+    ytr_t = torch.as_tensor(ytr, device=device)
+    sizes = [xtr.shape[1], *HIDDEN]
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(DROPOUT)]
+    net = nn.Sequential(*layers, nn.Linear(sizes[-1], classes)).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    batches = math.ceil(len(xtr) / BATCH)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=EPOCHS * batches, pct_start=0.1)
+    t0 = time.perf_counter()
+    for epoch in tqdm(range(EPOCHS), desc=f"mlp on {name}", disable=not PROGRESS, leave=False):
+        net.train()
+        order = torch.randperm(len(xtr), device=device)
+        total, correct = 0.0, 0
+        for i in range(batches):
+            idx = order[i * BATCH : (i + 1) * BATCH]
+            logits = net(xtr[idx])
+            loss = nn.functional.cross_entropy(logits, ytr_t[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == ytr_t[idx]).sum())
+        log.append({"epoch": epoch + 1, "time_s": time.perf_counter() - t0, "features": name,
+                    "loss": total / len(xtr), "train_accuracy": correct / len(xtr)})  # fmt: skip
+    net.eval()
+    with torch.no_grad():
+        pred = torch.cat([net(xte[i : i + 4096]).argmax(1) for i in range(0, len(xte), 4096)]).cpu().numpy()
+    return float((pred == yte).mean()), pred
+
+
+def mlp_params(features: int, classes: int) -> int:
+    """Parameters of the MLP classifier on `features` inputs."""
+    sizes = [features, *HIDDEN, classes]
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def confusion_figure(y, pred, classes, out: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    fig, ax = plt.subplots(figsize=(6.5, 6))
+    ConfusionMatrixDisplay.from_predictions(y, pred, labels=list(range(len(classes))), display_labels=classes,
+                                            ax=ax, colorbar=False, xticks_rotation=45)  # fmt: skip
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def main():
+    cfg = configure(globals())
+    check(bool(DATA), "give the fitted file: --data=<fit_dataset.py run folder or weights.safetensors>")
+    check(EPOCHS > 0 and BATCH > 0 and K >= 0, "--epochs and --batch must be > 0, --k >= 0")
+    device = setup({**cfg, "STEPS": 1})
+    # data: the fitted networks, and the images they were fitted to (checked against each other)
+    path = Path(DATA) / "weights.safetensors" if Path(DATA).is_dir() else Path(DATA)
+    t, fcfg = load_fitted(path)
+    images, labels, split, index, classes = dataset_images(fcfg)
+    if len(labels) != len(t["labels"]) or not torch.equal(labels, t["labels"]) or not torch.equal(split, t["split"]):
+        raise UserError(f"{path}: its labels do not match {fcfg['DATA']} under its own limits; "
+                        "the file was made from other data or has been altered")  # fmt: skip
+    tr, te = (split == 0).numpy(), (split == 1).numpy()
+    check(tr.any() and te.any(), f"{path} needs networks of both splits (train {tr.sum()}, test {te.sum()})")
+    y = labels.numpy()
+    weights = t["weights"].double().numpy()  # (N, P)
+    pixels = images.reshape(len(images), -1).double().numpy()  # (N, H*W)
+    k = K or len(classes)
+    run = new_run_dir(OUT, "weight_space_classify")
+    write_config(run, cfg, device)
+    log = MetricsLog(run / "metrics.csv", COLUMNS)
+    psnr, reached = t["psnr"], t["reached"]
+    print(f"{path}: {tr.sum()} train / {te.sum()} test networks of {weights.shape[1]} weights, mean PSNR "
+          f"{psnr.mean():.2f} dB, {int((~reached).sum())} below the target; kNN k={k}, device {device}")  # fmt: skip
+
+    # classify: the paper's kNN and the MLP, on the weights and on the pixels
+    t0 = time.perf_counter()
+    res = {}
+    for name, x in (("weights", weights), ("pixels", pixels)):
+        res[f"knn_{name}"] = knn_accuracy(x[tr], y[tr], x[te], y[te], k)
+        res[f"mlp_{name}"] = mlp_accuracy(x[tr], y[tr], x[te], y[te], len(classes), device, log, name)
+        print(f"{name}: kNN {res[f'knn_{name}'][0]:.4f}, MLP {res[f'mlp_{name}'][0]:.4f}", flush=True)
+
+    # save
+    acc = res["mlp_weights"][0]
+    confusion_figure(y[te], res["mlp_weights"][1], classes, run / "figures" / "confusion.png",
+                     f"MLP on O-INR weights, {fcfg['DATA']} test ({acc:.2%})")  # fmt: skip
+    confusion_figure(y[te], res["knn_weights"][1], classes, run / "figures" / "confusion_knn.png",
+                     f"kNN (k={k}) on O-INR weights, {fcfg['DATA']} test ({res['knn_weights'][0]:.2%})")  # fmt: skip
+    finish(run, knn_accuracy=res["knn_weights"][0], classifier_accuracy=acc,
+           knn_pixels_accuracy=res["knn_pixels"][0], classifier_pixels_accuracy=res["mlp_pixels"][0],
+           n_train=int(tr.sum()), n_test=int(te.sum()), n_weights=int(weights.shape[1]), k=k, classifier="mlp",
+           mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()), unreached=int((~reached).sum()),
+           fitted_file=str(path), data=str(fcfg["DATA"]), model=fcfg.get("MODEL"), epochs=EPOCHS,
+           steps=EPOCHS, n_params=mlp_params(weights.shape[1], len(classes)), wall_time_s=time.perf_counter() - t0,
+           device=str(device))  # fmt: skip
+
+
+if __name__ == "__main__":
+    cli(main)

@@ -1,0 +1,145 @@
+"""Weight-space learning: IDX files, batched fits of a data set, torchrun shards, resume, classification."""
+
+import gzip
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from oinr.datasets import load_idx_folder, read_idx, read_idx_pair, write_idx
+from oinr.errors import UserError
+from oinr.weightspace import fit_chunk, init_model, load_tensors, save_tensors
+
+ROOT = Path(__file__).resolve().parent.parent
+FIT = ROOT / "downstream" / "weight_space" / "fit_dataset.py"
+CLASSIFY = ROOT / "downstream" / "weight_space" / "classify.py"
+TINY = ["--data=digits", "--limit_train=200", "--limit_test=60", "--chunk=64", "--widths=4,4", "--octaves=2",
+        "--steps=15", "--lr=3e-2", "--target_psnr=25", "--progress=false", "--threads=1"]  # fmt: skip
+CFG = {"DATA": "digits", "MODEL": "oinr", "WIDTHS": (4, 4), "KERNEL": 3, "FIRST_KERNEL": 1, "FIRST_OMEGA": 10.0,
+       "OCTAVES": 2, "STEPS": 12, "LR": 3e-2, "TARGET_PSNR": 60.0, "LOG_EVERY": 5, "SEED": 0}  # fmt: skip
+
+
+def _run(args, cwd=None):
+    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+    return proc
+
+
+def _folder(proc) -> Path:
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
+
+
+def test_idx_reader_and_its_errors(tmp_path):
+    x = np.arange(3 * 5 * 4, dtype=np.uint8).reshape(3, 5, 4)
+    y = np.array([1, 7, 2], dtype=np.uint8)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", x)
+    write_idx(tmp_path / "train-labels-idx1-ubyte", y)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", x[:2])
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", y[:2])
+    assert np.array_equal(read_idx(tmp_path / "train-images-idx3-ubyte.gz"), x)
+    raw = (tmp_path / "train-labels-idx1-ubyte").read_bytes()
+    assert raw[:8] == bytes([0, 0, 8, 1, 0, 0, 0, 3])  # magic 0x00000801, count 3 (big-endian)
+    sp = load_idx_folder(tmp_path)
+    assert sp.train_x.shape == (3, 5, 4) and sp.test_y.tolist() == [1, 7]
+    assert sp.train_x.max() == pytest.approx(59 / 255)
+
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x08\x03\x00\x00" + raw[4:])  # wrong magic
+    with pytest.raises(UserError, match="not an IDX file"):
+        read_idx(bad)
+    bad.write_bytes(raw[:-1])  # one label short
+    with pytest.raises(UserError, match="truncated: 10 bytes for shape \\(3,\\), expected 11"):
+        read_idx(bad)
+    bad.write_bytes(gzip.compress(raw)[:-6])  # a cut download
+    with pytest.raises(UserError):
+        read_idx(bad)
+    with pytest.raises(UserError, match="not found"):
+        read_idx(tmp_path / "missing")
+    with pytest.raises(UserError, match="holds 2 images but .* holds 3 labels"):
+        read_idx_pair(tmp_path / "t10k-images-idx3-ubyte", tmp_path / "train-labels-idx1-ubyte")
+
+
+def test_batched_fit_equals_one_by_one_and_flags_unreached():
+    torch.manual_seed(0)
+    images = torch.rand(3, 8, 8)
+    model = init_model(CFG)
+    together = fit_chunk(CFG, model, images, "cpu")
+    for i in range(3):
+        alone = fit_chunk(CFG, model, images[i : i + 1], "cpu")
+        assert torch.allclose(together["weights"][i], alone["weights"][0], atol=1e-5)
+        assert together["psnr"][i] == pytest.approx(float(alone["psnr"][0]), abs=1e-3)
+    assert together["steps"].tolist() == [12, 12, 12]  # 60 dB cannot be reached in 12 steps: the limit
+    assert not together["reached"].any() and (together["psnr"] > 10).all()
+
+
+@pytest.fixture(scope="module")
+def single(tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    return _folder(_run([FIT, *TINY, f"--out={out}"]))
+
+
+def test_torchrun_two_ranks_equal_single_process(single, tmp_path):
+    proc = _run(["-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517", FIT, *TINY,
+                 f"--out={tmp_path}"], cwd=tmp_path)  # fmt: skip
+    run = _folder(proc)
+    assert "rank 1/2" in proc.stdout
+    a, meta_a = load_tensors(single / "weights.safetensors")
+    b, meta_b = load_tensors(run / "weights.safetensors")
+    assert a.keys() == b.keys() and meta_a["fingerprint"] == meta_b["fingerprint"]
+    for k in a:
+        assert torch.allclose(a[k].double(), b[k].double(), atol=1e-5), k
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["fields"] == 260 and summary["mean_psnr"] > 15
+
+
+def test_resumed_fit_equals_uninterrupted(single, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(single, run)
+    for name in ("chunk_00001.safetensors", "chunk_00003.safetensors"):  # as if killed before these
+        (run / "chunks" / name).unlink()
+    (run / "weights.safetensors").unlink()
+    (run / "summary.json").unlink()
+    proc = _run([FIT, f"--resume={run}", "--progress=false"])
+    assert _folder(proc) == run and proc.stdout.count("fields in") == 2  # only the two missing chunks
+    a, _ = load_tensors(single / "weights.safetensors")
+    b, _ = load_tensors(run / "weights.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a chunk written under other settings is refused, not mixed in
+    t, meta = load_tensors(run / "chunks" / "chunk_00000.safetensors")
+    save_tensors(run / "chunks" / "chunk_00000.safetensors", t, {**meta, "fingerprint": "other"})
+    proc = _run([FIT, f"--resume={run}", "--progress=false"])
+    assert proc.returncode == 2 and "written under another configuration" in proc.stderr
+
+
+def test_classify_beats_chance_and_refuses_a_foreign_file(single, tmp_path):
+    proc = _run([CLASSIFY, f"--data={single}", "--hidden=64", "--epochs=25", "--progress=false", f"--out={tmp_path}"])
+    s = json.loads((_folder(proc) / "summary.json").read_text())
+    assert s["n_train"] == 200 and s["n_test"] == 60 and s["k"] == 10
+    assert s["knn_accuracy"] > 0.6 and s["classifier_accuracy"] > 0.5  # chance: 0.1
+    assert s["knn_pixels_accuracy"] > 0.6 and s["classifier_pixels_accuracy"] > 0.5
+    assert (_folder(proc) / "figures" / "confusion.png").stat().st_size > 0
+    t, meta = load_tensors(single / "weights.safetensors")
+    cfg = json.loads(meta["config"])
+    foreign = tmp_path / "foreign.safetensors"  # weights of another architecture under this config
+    save_tensors(foreign, {**t, "weights": t["weights"][:, :-4]}, meta)
+    proc = _run([CLASSIFY, f"--data={foreign}", f"--out={tmp_path}"])
+    assert proc.returncode == 2 and "weights per network, but its config" in proc.stderr
+    save_tensors(foreign, t, {**meta, "config": json.dumps({**cfg, "WIDTHS": [8, 8]})})  # config edited
+    proc = _run([CLASSIFY, f"--data={foreign}", f"--out={tmp_path}"])
+    assert proc.returncode == 2 and "fingerprint mismatch" in proc.stderr
+    assert len(list((tmp_path / "weight_space_classify").iterdir())) == 1  # the refused files left no run
+
+
+def test_unreachable_target_is_flagged(tmp_path):
+    args = [a for a in TINY if not a.startswith(("--limit", "--target"))]
+    proc = _run([FIT, *args, "--limit_train=6", "--limit_test=2", "--target_psnr=200", f"--out={tmp_path}"])
+    run = _folder(proc)
+    s = json.loads((run / "summary.json").read_text())
+    assert s["unreached"] == 8 and "stopped at the step limit" in proc.stdout
+    t, _ = load_tensors(run / "weights.safetensors")
+    assert not t["reached"].any() and t["steps"].tolist() == [15] * 8
