@@ -1,0 +1,266 @@
+"""Benchmark: rate-distortion at equal wall time. Every method is sized to the same parameter budget and
+fitted for the same seconds on the same image; PSNR and SSIM at that time, time to 30 dB, parameters and
+bits per pixel at 16-bit weights, and the time-to-30 dB ratio to the hash grid measured in the same run.
+
+    python bench/rate_distortion.py [--seconds=16 --budgets=0.1,0.25 --images=camera --asset=true]
+
+Sizing: O-INR by its widths (the 2dimage/train.py operator, widths (w, w, v) searched for the budget), the
+hash grid by its table size (`oinr.hashgrid.table_size_for_budget`), the coordinate MLPs by their hidden
+width (`oinr.baselines.hidden_for_budget`). A method that cannot land within 5% of a budget gets "—" with
+the reason. Each fit uses its method's learning rate (O-INR the script's LR, the others their registry
+lr, SIREN the harness-best 1e-3) with a cosine decay over the steps a short probe predicts for SECONDS,
+and stops at SECONDS whatever the step. Timings depend on the machine and its load; ratios are taken
+within one run. Writes table.md, results.json, figures/psnr_vs_params.png and figures/psnr_vs_time.png into
+OUT/bench/rate_distortion/<timestamp>/ (with ASSET, small copies of both figures into asset/).
+"""
+
+# data
+IMAGES = ("camera", "kodim23")  # data/<name>.png; colour is turned gray
+SIZE = 256  # longer side in pixels (kodim23 becomes 256 x 171)
+# run
+BUDGETS = (0.1, 0.25, 0.5, 1.5)  # parameters per pixel
+METHODS = ("oinr", "hashgrid", "siren", "wire", "gauss", "ffn", "finer")
+SECONDS = 16.0  # wall time per fit; 2 images x 4 budgets x 7 methods x 16 s = 15 min (+ about 2 min of probes, SSIM)
+THRESHOLD = 30.0  # dB: the time-to-quality column
+TOLERANCE = 0.05  # a sized model must land within this fraction of the budget
+SEED = 0
+DEVICE = "auto"
+# output
+OUT = "results"  # the run goes to OUT/bench/rate_distortion/<timestamp>/
+ASSET = False  # True: also copy both figures, small, into asset/
+
+import json  # noqa: E402
+import shutil  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+from oinr.baselines import BASELINES, hidden_for_budget  # noqa: E402
+from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.errors import UserError, cli  # noqa: E402
+from oinr.experiment import check  # noqa: E402
+from oinr.fitting import FitConfig, fit  # noqa: E402
+from oinr.hashgrid import table_size_for_budget  # noqa: E402
+from oinr.metrics import psnr, psnr_from_mse, ssim  # noqa: E402
+from oinr.models import build_model, model_lr  # noqa: E402
+from oinr.operator import n_params  # noqa: E402
+from oinr.plots import plt  # noqa: E402
+from oinr.runs import REPO_ROOT, new_run_dir, pick_device, seed_everything  # noqa: E402
+
+TRAIN = REPO_ROOT / "2dimage" / "train.py"
+ASSET_DIR = REPO_ROOT / "asset"
+
+
+class _TimeUp(Exception):
+    """Raised from inside the loss when the wall-time budget is spent; the model keeps its last step."""
+
+
+def _count(cfg: dict, name: str) -> int:
+    with torch.device("meta"):  # shapes only
+        return n_params(build_model(cfg, 2, 1, name))
+
+
+def size_for_budget(base: dict, name: str, budget: int) -> dict:
+    """Header overrides that size method `name` to `budget` parameters (UserError when it cannot within 5%)."""
+    if name == "hashgrid":
+        keys = {
+            "levels": "HASH_LEVELS",
+            "features": "HASH_FEATURES",
+            "min_res": "HASH_MIN_RES",
+            "max_res": "HASH_MAX_RES",
+        }
+        t = table_size_for_budget(2, 1, budget, tolerance=TOLERANCE, **{k: base[v] for k, v in keys.items()})
+        return {"HASH_TABLE_SIZE": t}
+    if name == "oinr":  # widths (w, ..., w, v): w sets the scale, v (the count is linear in it) fills the gap
+        depth, cands = len(base["WIDTHS"]), []
+        for w in range(1, 1025):
+            a, b = (_count({**base, "WIDTHS": (w,) * (depth - 1) + (v,)}, "oinr") for v in (1, 2))
+            v = min(max(w // 2 or 1, round((budget - a) / (b - a)) + 1), 2 * w)  # v in [w/2, 2w]: no bottleneck
+            cands.append(((w,) * (depth - 1) + (v,), a + (b - a) * (v - 1)))
+            if a > budget:  # a larger w only adds
+                break
+        # within 1% of the budget, the most uniform widths; else the closest count
+        pick = min(cands, key=lambda c: (abs(c[1] - budget) > 0.01 * budget, abs(c[0][-1] / c[0][0] - 1),
+                                         abs(c[1] - budget)))  # fmt: skip
+        overrides = {"WIDTHS": pick[0]}
+    else:
+        overrides = {"HIDDEN": hidden_for_budget(name, 2, 1, base["LAYERS"], budget)}
+    n = _count({**base, **overrides}, name)
+    if abs(n - budget) > TOLERANCE * budget:
+        smallest = _count({**base, **({"WIDTHS": (1,) * len(base["WIDTHS"])} if name == "oinr" else {"HIDDEN": 1})},
+                          name)  # fmt: skip
+        why = f"its smallest size has {smallest}" if n > budget else f"its closest size has {n}"
+        raise UserError(f"{name} cannot land within {TOLERANCE:.0%} of {budget} parameters ({why})")
+    return overrides
+
+
+def build(base: dict, name: str, overrides: dict, device) -> torch.nn.Module:
+    cfg = {**base, **overrides}
+    if name == "hashgrid":  # an exact table size (not a power of two): built directly, as the registry would
+        from oinr.hashgrid import HashGrid
+
+        return HashGrid(2, 1, levels=cfg["HASH_LEVELS"], features=cfg["HASH_FEATURES"],
+                        table_size=cfg["HASH_TABLE_SIZE"], min_res=cfg["HASH_MIN_RES"],
+                        max_res=cfg["HASH_MAX_RES"]).to(device)  # fmt: skip
+    return build_model(cfg, 2, 1, name).to(device)
+
+
+def timed_fit(model, lr: float, grid, y, seconds: float) -> dict:
+    """Fit for `seconds` of wall time with a cosine decay over the steps a 2-step probe predicts."""
+    probe = [p.detach().clone() for p in model.parameters()]
+    t0 = time.perf_counter()
+    for _ in range(2):  # the probe: forward + backward, then the weights restored
+        model.zero_grad(set_to_none=True)
+        torch.mean((model(grid) - y) ** 2).backward()
+    per_step = (time.perf_counter() - t0) / 2
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), probe):
+            p.copy_(q)
+    steps = max(10, int(seconds / (per_step * 1.1)))  # 1.1: Adam's own cost
+    trace = []  # (seconds since the start, training PSNR of the state the loss is computed on)
+    start = time.perf_counter()
+
+    def loss_fn(m, step):
+        elapsed = time.perf_counter() - start
+        if elapsed > seconds and torch.is_grad_enabled():
+            raise _TimeUp
+        loss = torch.mean((m(grid) - y) ** 2)
+        if torch.is_grad_enabled():
+            trace.append((elapsed, psnr_from_mse(float(loss.detach()), 2.0)))  # [-1, 1]: the same dB as [0, 1]
+        return loss
+
+    fc = FitConfig(steps=steps, lr=lr, schedule="cosine", log_every=10**9, ckpt_every=10**9, progress=False,
+                   betas=tuple(getattr(model, "adam_betas", (0.9, 0.999))),
+                   eps=float(getattr(model, "adam_eps", 1e-8)))  # fmt: skip
+    try:
+        fit(model, loss_fn, fc)
+    except _TimeUp:
+        pass
+    hit = next((t for t, p in trace if p >= THRESHOLD), None)
+    return {"steps": len(trace), "planned_steps": steps, "seconds": time.perf_counter() - start,
+            "time_to_threshold": hit, "trace": trace}  # fmt: skip
+
+
+def _plot(results: list, budgets, images, run) -> tuple:
+    methods = list(dict.fromkeys(r["method"] for r in results))
+    colors = {m: plt.cm.tab10(i) for i, m in enumerate(methods)}
+    fig, axes = plt.subplots(1, len(images), figsize=(4.2 * len(images), 3.4), squeeze=False)
+    for ax, img in zip(axes[0], images):
+        for m in methods:
+            pts = sorted((r["params"], r["psnr"]) for r in results if r["image"] == img and r["method"] == m
+                         and "psnr" in r)  # fmt: skip
+            if pts:
+                ax.plot(*zip(*pts), "o-", color=colors[m], label=m, ms=4)
+        ax.set_xscale("log")
+        ax.set_xlabel("parameters")
+        ax.set_ylabel(f"PSNR (dB) at {SECONDS:g} s")
+        ax.set_title(img, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    f_params = run / "figures" / "psnr_vs_params.png"
+    fig.savefig(f_params, dpi=80)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(images), len(budgets), figsize=(3.0 * len(budgets), 2.6 * len(images)),
+                             squeeze=False, sharey=True)  # fmt: skip
+    for row, img in zip(axes, images):
+        for ax, b in zip(row, budgets):
+            for r in results:
+                if r["image"] == img and r["ppp"] == b and r.get("trace"):
+                    t, p = zip(*r["trace"])
+                    ax.plot(t, p, color=colors[r["method"]], label=r["method"], lw=1)
+            ax.axhline(THRESHOLD, color="gray", lw=0.5, ls="--")
+            ax.set_title(f"{img}, {b:g} params/px", fontsize=9)
+            ax.set_xlabel("seconds")
+            ax.grid(alpha=0.3)
+        row[0].set_ylabel("training PSNR (dB)")
+    axes[0][0].legend(fontsize=6)
+    fig.tight_layout()
+    f_time = run / "figures" / "psnr_vs_time.png"
+    fig.savefig(f_time, dpi=70)
+    plt.close(fig)
+    return f_params, f_time
+
+
+def _table(results: list) -> str:
+    head = ("| image | params/px | method | params | bits/px (16-bit) | steps | PSNR (dB) | SSIM | "
+            f"time to {THRESHOLD:g} dB (s) | ratio to hashgrid |")  # fmt: skip
+    lines = [head, "|---" * (head.count("|") - 1) + "|"]
+    for r in results:
+        if "error" in r:
+            lines.append(f"| {r['image']} | {r['ppp']:g} | {r['method']} | — | — | — | — | — | — | {r['error']} |")
+            continue
+        t = r["time_to_threshold"]
+        ref = next((q.get("time_to_threshold") for q in results if q["image"] == r["image"] and q["ppp"] == r["ppp"]
+                    and q["method"] == "hashgrid"), None)  # fmt: skip
+        ratio = f"{t / ref:.2f}" if t is not None and ref else "—"
+        lines.append(f"| {r['image']} | {r['ppp']:g} | {r['method']} | {r['params']} | {r['bpp']:.2f} | {r['steps']} | "
+                     f"{r['psnr']:.2f} | {r['ssim']:.3f} | {'—' if t is None else f'{t:.1f}'} | {ratio} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    configure(globals())
+    check(SECONDS > 0, f"--seconds must be > 0, got {SECONDS}")
+    check(len(BUDGETS) > 0 and min(BUDGETS) > 0, f"--budgets must be positive parameters per pixel, got {BUDGETS}")
+    unknown = [m for m in METHODS if m not in ("oinr", "hashgrid", *BASELINES)]
+    check(not unknown, f"unknown method(s) {', '.join(unknown)}; use oinr, hashgrid, {', '.join(BASELINES)}")
+    device = pick_device(DEVICE)
+    images = {}
+    for name in IMAGES:
+        path = resolve_path(f"data/{name}.png")
+        check(path.is_file(), f"image {name!r}: {path} not found (IMAGES names files data/<name>.png)")
+        images[name] = load_image(path, SIZE, True, verbose=False)  # (1, H, W) in [0, 1]
+    base = script_defaults(TRAIN)
+    run = new_run_dir(OUT, "bench/rate_distortion")
+    print(f"device {device}, torch threads {torch.get_num_threads()}, {SECONDS:g} s per fit; run folder {run}")
+
+    results = []
+    for img_name, img in images.items():
+        _, h, w = img.shape
+        y = (img * 2 - 1).unsqueeze(0).to(device)  # (1, 1, H, W) on [-1, 1]
+        cfg = {**base, "SIZE": SIZE, "HASH_MAX_RES": max(h, w)}
+        for ppp in BUDGETS:
+            budget = round(ppp * h * w)
+            for name in METHODS:
+                row = {"image": img_name, "ppp": ppp, "method": name, "budget": budget}
+                try:
+                    overrides = size_for_budget(cfg, name, budget)
+                except UserError as e:
+                    row["error"] = str(e)
+                    results.append(row)
+                    print(f"  {img_name} {ppp:g} {name:9s} — {e}", flush=True)
+                    continue
+                seed_everything(SEED)
+                model = build(cfg, name, overrides, device)
+                grid = model.make_input((h, w))  # (1, C_in, H, W)
+                out = timed_fit(model, model_lr({**cfg, "MODEL": name}), grid, y, SECONDS)
+                with torch.no_grad():
+                    pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (1, H, W)
+                n = n_params(model)
+                sizing = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
+                row.update(params=n, bpp=16 * n / (h * w), psnr=psnr(pred, img), ssim=ssim(pred, img), sizing=sizing,
+                           **out)  # fmt: skip
+                results.append(row)
+                t = "—" if row["time_to_threshold"] is None else f"{row['time_to_threshold']:.1f} s"
+                print(f"  {img_name} {ppp:g} {name:9s} {n:>7d} params {sizing}: {row['psnr']:.2f} dB, "
+                      f"SSIM {row['ssim']:.3f}, {row['steps']} steps, {THRESHOLD:g} dB at {t}", flush=True)  # fmt: skip
+
+    table = _table(results)
+    (run / "table.md").write_text(table)
+    (run / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    figs = _plot(results, BUDGETS, list(images), run)
+    if ASSET:
+        ASSET_DIR.mkdir(exist_ok=True)
+        for f, name in zip(figs, ("rate_distortion_params.png", "rate_distortion_time.png")):
+            shutil.copyfile(f, ASSET_DIR / name)
+            kb = (ASSET_DIR / name).stat().st_size / 1024
+            print(f"asset/{name}: {kb:.0f} KB" + (" (over 150 KB)" if kb > 150 else ""))
+    print("\n" + table)
+    print(f"run folder: {run}")
+
+
+if __name__ == "__main__":
+    cli(main)
