@@ -85,7 +85,7 @@ class _Interpolate(torch.autograd.Function):
 
     The same as ``(table.T[idx] * w[..., None]).sum(-2)``, whose autograd backward (and embedding_bag's)
     sorts the indices first; one 1-d gather and one index_add_ per feature do not, and keep only idx and
-    w for the backward (about 3x faster on a CPU for 16 levels on a 256^2 grid).
+    w for the backward (2-3x faster on a busy 2-core CPU for 16 levels on a 256^2 grid).
     """
 
     @staticmethod
@@ -149,11 +149,11 @@ class HashEncoding(nn.Module):
                 for k in range(self.dims)
             ],
             torch.add,
-        )  # fmt: skip  (nd, P, 2^d)
+        )  # (nd, P, 2^d)
         hashed = _corners(
             [torch.stack([cell[nd:, :, k], cell[nd:, :, k] + 1], -1) * PRIMES[k] for k in range(self.dims)],
             torch.bitwise_xor,
-        )  # fmt: skip  (L - nd, P, 2^d)
+        )  # (L - nd, P, 2^d)
         hashed = (hashed & 0xFFFFFFFF) % self.size[nd:, None]  # uint32 wrap, then mod T
         idx = (torch.cat([dense, hashed]) + self.offset[:, None]).flatten(0, 1)  # (L * P, 2^d) rows of the table
         weights = w.flatten(0, 1).to(self.table.dtype)  # (L * P, 2^d)
@@ -181,7 +181,7 @@ class HashGrid(_CoordinateMLP):
             nn.Linear(hidden, hidden),
             nn.ReLU(),
             nn.Linear(hidden, out_features),
-        )  # fmt: skip  (linear out: targets are signed)
+        )  # a linear output: the targets are signed
         self.net = nn.Sequential(enc, mlp)
 
     @property
