@@ -110,6 +110,24 @@ TABLES = {
         "redistribution: they come from other scans (resolution and normalisation unknown here) and compare "
         "only in kind. Quick scale: data/ch2_2mm.nii.gz (2 mm slices); --scale=paper uses sequence/paper.py.",
     ),
+    "cz": Table(
+        "O-INR as a Calderon-Zygmund operator (PSNR against the target)",
+        ["psnr", "ssim"],
+        "The CZ O-INR (cz_operator/train.py: banded wavelet-level operators, dense coarsest level) beside the "
+        "conv O-INR and SIREN (2dimage/train.py; SIREN sized to the conv O-INR's parameter count) on the same "
+        "image at the same size. Quick scale: each script's defaults, equal wall time per row (steps calibrated "
+        "to SECONDS); paper scale: cz_operator/paper.py and 2dimage/paper.py at the CZ preset's size.",
+    ),
+    "weight_space": Table(
+        "Weight-space classification (one O-INR per image from one init; accuracy on the test split)",
+        ["mean_psnr", "unreached", "n_train", "n_test", "knn_accuracy", "classifier_accuracy", "knn_pixels_accuracy",
+         "classifier_pixels_accuracy"],
+        "fit: downstream/weight_space/fit_dataset.py; classify: classify.py on its file (kNN with k = classes, the "
+        "paper's protocol, and an MLP; the same two on the raw pixels). Paper: O-INR kNN 96.57 on MNIST. Peers "
+        "(learned classifiers on SIREN INR weights) MNIST / Fashion-MNIST: DWSNets 85.71 / 67.06, ScaleGMN "
+        "96.59 / 80.78, MWT 98.80 / 90.43. Quick scale: sklearn's 8x8 digits; paper scale: MNIST and "
+        "Fashion-MNIST (python data/prepare.py first).",
+    ),
 }
 
 
@@ -217,8 +235,54 @@ def sequence_rows(scale: str) -> list[Row]:
     return rows
 
 
+CZ = REPO_ROOT / "cz_operator" / "train.py"
+
+
+def cz_rows(scale: str) -> list[Row]:
+    """The CZ O-INR, the conv O-INR and SIREN on the shipped images at one size, equal wall time (quick)."""
+    rows = []
+    size = {**script_defaults(CZ), **(script_defaults(CZ.parent / "paper.py") if scale == "paper" else {})}["SIZE"]
+    for name, path in IMAGES.items():
+        for model, script in (("cz", CZ), ("oinr", TRAIN), ("siren", TRAIN)):
+            preset = [str(script.parent / "paper.py")] if scale == "paper" else []
+            base = _header(script, {"DATA": path})
+            if scale == "paper":
+                base.update(script_defaults(script.parent / "paper.py"))
+            base["SIZE"] = size
+            img = load_image(resolve_path(path), size, base["GRAY"], verbose=False)
+            c, hw = img.shape[0], tuple(img.shape[1:])
+            cfg = {**base, "MODEL": model}
+            args = [*preset, f"--data={path}", f"--size={size}", *([f"--model={model}"] if script == TRAIN else [])]
+            if model == "siren":
+                cfg["HIDDEN"] = _matched_hidden(base, model, c)
+                args.append(f"--hidden={cfg['HIDDEN']}")
+            budget = (cfg, c, hw) if scale == "quick" else None
+            rows.append(Row(f"cz/{name}/{model}", "cz", script, args, budget=budget))
+    return rows
+
+
+WEIGHT_SPACE = REPO_ROOT / "downstream" / "weight_space"
+PAPER_WEIGHT_SPACE = {  # accuracy (%) on the test split: the paper's kNN on O-INR weights; peers on SIREN INRs
+    "mnist": {"paper kNN": "96.57", "DWSNets": "85.71", "ScaleGMN": "96.59", "MWT": "98.80"},
+    "fashion-mnist": {"DWSNets": "67.06", "ScaleGMN": "80.78", "MWT": "90.43"},
+}
+
+
+def weight_space_rows(scale: str) -> list[Row]:
+    """Fit a data set of O-INRs, then classify by their weights (the classify row reads the fit row's file)."""
+    rows = []
+    for data in ["digits"] if scale == "quick" else ["mnist", "fashion-mnist"]:
+        fit_out = Path(OUT).resolve() / "reproduce" / "weight_space" / data / "fit"  # where run_row puts the fit
+        paper = PAPER_WEIGHT_SPACE.get(data, {})
+        rows.append(Row(f"weight_space/{data}/fit", "weight_space", WEIGHT_SPACE / "fit_dataset.py", [f"--data={data}"],
+                        paper={k: "—" for k in paper}))  # fmt: skip
+        rows.append(Row(f"weight_space/{data}/classify", "weight_space", WEIGHT_SPACE / "classify.py",
+                        [f"--data={fit_out}"], paper=paper))  # fmt: skip
+    return rows
+
+
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows]
+ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows, cz_rows, weight_space_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running
