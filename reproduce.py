@@ -275,9 +275,9 @@ def weight_space_rows(scale: str) -> list[Row]:
         fit_out = Path(OUT).resolve() / "reproduce" / "weight_space" / data / "fit"  # where run_row puts the fit
         paper = PAPER_WEIGHT_SPACE.get(data, {})
         rows.append(Row(f"weight_space/{data}/fit", "weight_space", WEIGHT_SPACE / "fit_dataset.py", [f"--data={data}"],
-                        paper={k: "—" for k in paper}))  # fmt: skip
+                        paper={k: "—" for k in paper} or "—"))  # fmt: skip
         rows.append(Row(f"weight_space/{data}/classify", "weight_space", WEIGHT_SPACE / "classify.py",
-                        [f"--data={fit_out}"], paper=paper))  # fmt: skip
+                        [f"--data={fit_out}"], paper=paper or "—"))  # fmt: skip
     return rows
 
 

@@ -13,7 +13,7 @@ n_train, n_test, mean_psnr, unreached, ...), metrics.csv (the MLP's epochs) and 
 """
 
 # data
-DATA = ""  # a fit_dataset.py run folder or its weights.safetensors (required)
+DATA = ""  # a fit_dataset.py run folder, its weights.safetensors, or a root holding runs (the newest)
 # model
 K = 0  # kNN neighbours; 0: the number of classes (the paper's protocol)
 HIDDEN = (256, 256)  # hidden widths of the MLP classifier (weights and pixels alike)
@@ -92,6 +92,15 @@ def mlp_accuracy(xtr, ytr, xte, yte, classes: int, device, log: MetricsLog, name
     return float((pred == yte).mean()), pred
 
 
+def fitted_file(data: Path) -> Path:
+    """The weights.safetensors of a run folder, or the newest one under a results root (reproduce.py)."""
+    if not data.is_dir() or (data / "weights.safetensors").is_file():
+        return data / "weights.safetensors" if data.is_dir() else data
+    found = sorted(data.glob("**/weights.safetensors"), key=lambda f: f.stat().st_mtime)
+    check(bool(found), f"{data} holds no weights.safetensors; run downstream/weight_space/fit_dataset.py first")
+    return found[-1]
+
+
 def mlp_params(features: int, classes: int) -> int:
     """Parameters of the MLP classifier on `features` inputs."""
     sizes = [features, *HIDDEN, classes]
@@ -120,7 +129,7 @@ def main():
     check(EPOCHS > 0 and BATCH > 0 and K >= 0, "--epochs and --batch must be > 0, --k >= 0")
     device = setup({**cfg, "STEPS": 1})
     # data: the fitted networks, and the images they were fitted to (checked against each other)
-    path = Path(DATA) / "weights.safetensors" if Path(DATA).is_dir() else Path(DATA)
+    path = fitted_file(Path(DATA))
     t, fcfg = load_fitted(path)
     images, labels, split, index, classes = dataset_images(fcfg)
     if len(labels) != len(t["labels"]) or not torch.equal(labels, t["labels"]) or not torch.equal(split, t["split"]):
