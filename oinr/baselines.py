@@ -42,6 +42,12 @@ from .errors import UserError
 from .operator import n_params
 
 
+def hidden_stack(layer, n_in: int, hidden: int, layers: int) -> list[nn.Module]:
+    """`layers` hidden layers ``layer(fan_in, fan_out, index)`` from `n_in` features to `hidden` wide, in order."""
+    sizes = [n_in] + [hidden] * layers
+    return [layer(a, b, i) for i, (a, b) in enumerate(pairwise(sizes))]
+
+
 class _CoordinateMLP(nn.Module):
     """The shared interface: a coordinate grid in, the per-point MLP `self.net` on channels-last points."""
 
@@ -107,8 +113,7 @@ class SIREN(_CoordinateMLP):
 
     def __init__(self, in_features: int, out_features: int, hidden: int = 256, layers: int = 3, omega0: float = 30.0):
         super().__init__(in_features, out_features)
-        sizes = [in_features] + [hidden] * layers
-        body = [SineLayer(a, b, omega0, first=i == 0) for i, (a, b) in enumerate(pairwise(sizes))]
+        body = hidden_stack(lambda a, b, i: SineLayer(a, b, omega0, first=i == 0), in_features, hidden, layers)
         self.net = nn.Sequential(*body, _linear_out(hidden, out_features, omega0))
 
 
@@ -153,11 +158,8 @@ class FINER(_CoordinateMLP):
         scale_grad: bool = False,
     ):
         super().__init__(in_features, out_features)
-        sizes = [in_features] + [hidden] * layers
-        body = [
-            FinerLayer(a, b, omega0, first=i == 0, first_bias=first_bias, scale_grad=scale_grad)
-            for i, (a, b) in enumerate(pairwise(sizes))
-        ]
+        layer = lambda a, b, i: FinerLayer(a, b, omega0, first=i == 0, first_bias=first_bias, scale_grad=scale_grad)
+        body = hidden_stack(layer, in_features, hidden, layers)
         self.net = nn.Sequential(*body, _linear_out(hidden, out_features, omega0))
 
 
@@ -219,8 +221,8 @@ class WIRE(_CoordinateMLP):
     ):
         super().__init__(in_features, out_features)
         width = max(1, int(hidden / math.sqrt(2)))
-        sizes = [in_features] + [width] * layers
-        body = [GaborLayer(a, b, omega0, s0, complex_weights=i > 0) for i, (a, b) in enumerate(pairwise(sizes))]
+        layer = lambda a, b, i: GaborLayer(a, b, omega0, s0, complex_weights=i > 0)
+        body = hidden_stack(layer, in_features, width, layers)
         self.net = nn.Sequential(*body, _ComplexToReal(width, out_features))
 
 
@@ -247,8 +249,7 @@ class Gauss(_CoordinateMLP):
 
     def __init__(self, in_features: int, out_features: int, hidden: int = 256, layers: int = 3, scale: float = 10.0):
         super().__init__(in_features, out_features)
-        sizes = [in_features] + [hidden] * layers
-        body = [GaussLayer(a, b, scale) for a, b in pairwise(sizes)]
+        body = hidden_stack(lambda a, b, i: GaussLayer(a, b, scale), in_features, hidden, layers)
         self.net = nn.Sequential(*body, nn.Linear(hidden, out_features))
 
 
@@ -287,11 +288,10 @@ class FFN(_CoordinateMLP):
         seed: int = 0,
     ):
         super().__init__(in_features, out_features)
-        sizes = [2 * frequencies] + [hidden] * layers
-        body: list[nn.Module] = [FourierFeatures(in_features, frequencies, sigma, seed)]
-        for a, b in pairwise(sizes):
-            body += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*body, nn.Linear(hidden, out_features))  # linear out: targets may be signed
+        body = hidden_stack(lambda a, b, i: nn.Sequential(nn.Linear(a, b), nn.ReLU()), 2 * frequencies, hidden, layers)
+        self.net = nn.Sequential(
+            FourierFeatures(in_features, frequencies, sigma, seed), *body, nn.Linear(hidden, out_features)
+        )  # linear out: targets may be signed
 
 
 # ------------------------------------------------------------------------------------------- registry
