@@ -17,31 +17,32 @@ A_j, B_j, G_j decay like 1 / (1 + |k - k'|)^(1+M) away from the diagonal for a w
 vanishing moments, so to a fixed precision each is a *banded* matrix; only the coarsest T_J is dense.
 With the coefficients s_j = P_j f, d_j = Q_j f of the multilevel DWT, T f is evaluated as
 
-    d^_j = A_j d_j + B_j s_j,    s^_j = G_j d_j  (j < J),    s^_J = T_J s_J + G_J d_J,
-    u_J = s^_J,    u_{j-1} = IDWT(u_j + s^_j, d^_j)  (j = J..1),    T f = u_0.
+    d^_j = A_j d_j + B_j s_j,    s^_j = G_j d_j,    u_J = T_J s_J,
+    u_{j-1} = IDWT(u_j + s^_j, d^_j)   (j = J..1),    T f = u_0.
 
-This module learns that form, with nonlinearities between the layers as in the multiwavelet neural
-operator (Gupta, Xiao & Bogdan, "Multiwavelet-based Operator Learning for Differential Equations",
-NeurIPS 2021) and the BCR network of the original O-INR code:
+For vector-valued f (k channels) and T f (d channels) the kernel is a d x k matrix of such kernels and
+A_j, B_j, G_j, T_J mix channels as well. This module learns that form, with nonlinearities between the
+layers as in the multiwavelet neural operator (Gupta, Xiao & Bogdan, "Multiwavelet-based Operator
+Learning for Differential Equations", NeurIPS 2021) and the BCR network of the original O-INR code:
 
-* lift: the encoding (``(B, C_in, *shape)``) -> ``k`` latent channels z = act(W z_in + b) (a 1x1 conv);
-* decompose each latent channel with a `levels`-level DWT (pytorch_wavelets; `wavelet`, `mode`):
-  s_j (approximation) and d_j (1 detail band per level in 1D, 3 in 2D: S = 2 or 4 subbands per level);
-* an operator matrix: for every output row i < d and latent channel j' < k a separate scalar CZ
-  operator F_ij', and out_i = sum_j' F_ij'(z_j') (the original's d x k "dk pairs");
-* level operators: at level j, `banded_layers` layers each map the S subbands (s_j, d_j) to S
-  subbands with a kernel of `band` taps per axis: a banded matrix, that is [A_j B_j; G_j *] with
-  bandwidth `band`. The weights are *partially shared*: the level's coefficient grid is cut into
-  `blocks` tiles per axis and every tile has its own kernel (a locally connected layer with weights
-  shared inside a tile), so the operator is not translation invariant. A tile reads its neighbours'
-  coefficients across its border (zero outside the grid), so a tile-wise kernel is still a band.
-  Computed as one grouped convolution per layer over the tiles cut out with a halo.
-* the coarsest level: `dense_layers` dense matrices over all coarse positions (T_J);
-* reconstruction by the inverse DWT, u_{j-1} = IDWT(u_j + s^_j, d^_j), then a 1x1 conv d -> C_out.
+* lift: the encoding ``(B, C_in, *shape)`` -> ``k`` latent channels by a linear per-position map (the
+  original follows it with a ReLU; without one the lift commutes with the DWT, so the encoding is
+  transformed once per grid and cached, and each level's coefficients are lifted instead);
+* decompose with a `levels`-level DWT (pytorch_wavelets DWTForward / DWT1DForward; `wavelet`, `mode`):
+  s_j and d_j, S = 2 (1D) or 4 (2D: LL, LH, HL, HH) subbands per level, stacked as channels;
+* level operators: at level j, `banded_layers` layers map the (channel, subband) stack to d x S channels
+  with `band` taps per axis: banded in position, dense in channels and subbands, i.e. [A_j B_j; G_j *]
+  with bandwidth `band` (the s -> s block, zero in the exact form, is left to learning as in the
+  original). The weights are *partially shared*: each level's coefficient grid is cut into `blocks`
+  tiles per axis with a kernel per tile (a locally connected layer shared inside tiles), so the operator
+  is not translation invariant; a tile reads its neighbours' coefficients across its border (zeros
+  outside the grid), so it stays a band. One grouped convolution (a group per tile, over the tiles cut
+  out with a halo) computes a layer;
+* the coarsest level: `dense_layers` dense matrices over channels x all coarse positions (T_J);
+* reconstruction u_{j-1} = IDWT(u_j + s^_j, d^_j) (DWTInverse / DWT1DInverse), then a 1x1 conv d -> C_out.
 
-With identity level operators (A_j = I, B_j = G_j = 0, T_J = I, no activation) the network returns
-sum_j' z_j' exactly: the decomposition is inverted (tests/test_cz.py checks that for odd and
-non-square grids).
+With the identity's form (A_j = I, B_j = G_j = 0, T_J = I; `identity_`) and no activation,
+``reconstruct(decompose(z)) == z``: tests/test_cz.py checks it for odd and non-square grids.
 
 Grids. Every axis is padded at its end (`pad`: replicate, reflect, zeros or circular) to a multiple of
 2^levels before the transform and the output cropped back; a level count is refused when the coarsest
