@@ -45,14 +45,19 @@ def encoding_tangents(model: nn.Module, shape, axes) -> torch.Tensor:
                         for a in axes])  # fmt: skip
 
 
+_LAST = {4: torch.channels_last, 5: torch.channels_last_3d}  # (B, C, H, W) and (B, C, D, H, W)
+
+
 def _chain(model: OINR, grid: torch.Tensor, tangents: torch.Tensor) -> torch.Tensor:
     """Primal and tangents through conv/sine layers; ``(1 + A, C, *s)`` in, ``(1 + A, C_out, *s)`` out.
 
-    Without autograd the sine step works in place on the conv's fresh output: the derivative pass
-    then allocates no more than the forward pass does per layer, which is most of its time on a CPU.
+    Without autograd the sine step works in place on the conv's fresh output (no allocation beyond the
+    convs'). The stack runs channels-last (2D/3D): on a CPU a batched conv in that layout costs well
+    under its batch size times a batch-1 conv in the default layout (bench/derivative.py).
     """
     inplace = not torch.is_grad_enabled()
     x = torch.cat([grid, tangents], dim=0)  # (1 + A, C_in, *s): row 0 the primal, the rest tangents
+    x = x.contiguous(memory_format=_LAST.get(x.ndim, torch.contiguous_format))
     for m in [*model.body, model.last]:
         if isinstance(m, Sine):
             if inplace:
@@ -95,7 +100,7 @@ def _derivatives(model, shape, axes, method):
     if method == "chain":
         if not isinstance(model, OINR):
             raise ValueError(f"method='chain' needs an OINR, got {model.__class__.__name__}; use method='jvp'")
-        x = _chain(model, grid, tangents)
+        x = _chain(model, grid, tangents).contiguous()  # back to the default layout
         return x[:1], x[1:]
     if method == "jvp":
         outs = [torch.func.jvp(model, (grid,), (t[None],)) for t in tangents]
@@ -202,6 +207,26 @@ def image_derivatives(model: nn.Module, shape, output: str = "pm1") -> tuple[tor
     return img.detach().cpu(), per_pixel(d.detach() * scale, shape).cpu()
 
 
+def fit_in_folder(cfg: dict, img: torch.Tensor, device, folder) -> nn.Module:
+    """Fit model ``cfg['MODEL']`` (header `cfg`) to `img` ``(C, H, W)`` into `folder`, a 2dimage-style run folder.
+
+    The folder gets config.json, metrics.csv and ckpt.pt, so `oinr.restore.load_run` rebuilds the fit
+    (derive.py reuses it through --baseline_runs). Returns the fitted model in eval mode.
+    """
+    from pathlib import Path
+
+    from .imagefit import build_image_model, fit_image
+    from .runs import write_config
+
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    torch.manual_seed(int(cfg.get("SEED", 0)))
+    model = build_image_model(cfg, img.shape[0], device)
+    write_config(folder, cfg, device)
+    fit_image(cfg, model, img, folder)
+    return model.eval()
+
+
 def derivative_figure(rows: dict, out, title: str = "") -> None:
     """One row per name: image, d/dx (across), d/dy (down), |grad|; `rows` maps name -> (img, d (2, C, H, W)).
 
@@ -236,7 +261,9 @@ def time_passes(model: nn.Module, shape, repeats: int = 5) -> dict:
     """Seconds of a plain forward pass and of the derivative pass (signal + every axis), interleaved.
 
     Each is the minimum over `repeats` runs after one warm-up (the least disturbed by other work on
-    the machine); both run without autograd. Returns forward_s, derivative_s and their ratio.
+    the machine); all run without autograd. Returns forward_s (``model(grid)`` as every script runs it),
+    derivative_s, ratio = derivative_s / forward_s, and forward_last_s / ratio_same_layout: the forward
+    pass on a channels-last grid (the layout the derivative pass uses inside) and the ratio against it.
     """
     import time
 
@@ -253,9 +280,10 @@ def time_passes(model: nn.Module, shape, repeats: int = 5) -> dict:
         return time.perf_counter() - t0
 
     with torch.no_grad():
-        forward = lambda: model(grid)
-        derivative = lambda: operator_derivatives(model, shape)
-        forward(), derivative()  # warm-up: allocation, kernel selection
-        runs = [(clock(forward), clock(derivative)) for _ in range(max(1, repeats))]
-    f, d = min(r[0] for r in runs), min(r[1] for r in runs)
-    return {"forward_s": f, "derivative_s": d, "ratio": d / f}
+        last = grid.contiguous(memory_format=_LAST.get(grid.ndim, torch.contiguous_format))
+        passes = [lambda: model(grid), lambda: operator_derivatives(model, shape), lambda: model(last)]
+        for f in passes:
+            f()  # warm-up: allocation, kernel selection
+        runs = [[clock(f) for f in passes] for _ in range(max(1, repeats))]
+    f, d, fl = (min(r[i] for r in runs) for i in range(3))
+    return {"forward_s": f, "derivative_s": d, "ratio": d / f, "forward_last_s": fl, "ratio_same_layout": d / fl}

@@ -13,7 +13,7 @@ python downstream/derivative/derive.py --run=<2dimage run folder> [--baselines=s
 # data
 RUN = ""  # a 2dimage run folder of an O-INR fit; "": fit one first with 2dimage/train.py FIT_ARGS (into OUT)
 FIT_ARGS = ("--size=128",)  # RUN = "": arguments of that fit (2dimage/train.py defaults for the rest)
-MARGIN = 4  # pixels cut at every border before comparing (zero padding, filter borders)
+MARGIN = -1  # pixels cut at every border before comparing; -1: the O-INR's receptive radius (zero padding reaches it)
 # model
 BASELINES = ("siren", "gauss")  # MLP INRs compared (siren, wire, gauss, ffn, finer); each fitted here or from a run
 SIREN_RUN = ""  # a 2dimage run folder of a SIREN fit to the same image (instead of fitting one)
@@ -36,8 +36,6 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import torch  # noqa: E402
-
 from oinr.baselines import BASELINES as KNOWN_BASELINES  # noqa: E402
 from oinr.baselines import hidden_for_budget  # noqa: E402
 from oinr.config import configure  # noqa: E402
@@ -47,6 +45,7 @@ from oinr.derivative import (  # noqa: E402
     compare,
     derivative_figure,
     finite_differences,
+    fit_in_folder,
     image_derivatives,
     per_pixel,
     shift_autograd,
@@ -54,11 +53,10 @@ from oinr.derivative import (  # noqa: E402
 )
 from oinr.errors import UserError, cli  # noqa: E402
 from oinr.experiment import check, finish, open_run  # noqa: E402
-from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
 from oinr.operator import OINR, n_params  # noqa: E402
 from oinr.restore import load_run  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device, seed_everything, write_config  # noqa: E402
+from oinr.runs import REPO_ROOT, pick_device, seed_everything  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 
@@ -85,7 +83,7 @@ def same_image(restored, cfg: dict, what: str) -> None:
 
 def main():
     cfg = configure(globals())
-    check(MARGIN >= 0, f"--margin must be >= 0, got {MARGIN}")
+    check(MARGIN >= -1, f"--margin must be >= 0, or -1 for auto, got {MARGIN}")
     check(BASELINE_STEPS > 0, f"--baseline_steps must be > 0, got {BASELINE_STEPS}")
     check(TIMING_REPEATS > 0, f"--timing_repeats must be > 0, got {TIMING_REPEATS}")
     for b in BASELINES:
@@ -99,6 +97,8 @@ def main():
     oinr = load_run(run_dir, device=device, experiment="2dimage")
     if not isinstance(oinr.model, OINR):
         raise UserError(f"{run_dir} is a {oinr.cfg.get('MODEL')!r} fit; --run needs an O-INR run (model 'oinr')")
+    margin = oinr.model.receptive_radius() if MARGIN < 0 else MARGIN
+    check(2 * margin + 4 <= min(oinr.meta["shape"]), f"a margin of {margin} px leaves too little of the image")
     run_cfg = {**oinr.cfg, "_shape": oinr.meta["shape"]}
     img = load_image(resolve_path(oinr.cfg["DATA"]), oinr.cfg["SIZE"], oinr.cfg["GRAY"], verbose=False)  # (C, H, W)
     c, h, w = img.shape
@@ -122,6 +122,7 @@ def main():
     scale = SIGNAL_SCALE[oinr.meta.get("output", "pm1")]  # network output -> image in [0, 1]
     auto = per_pixel(shift_autograd(oinr.model, shape) * scale, shape).cpu()
     max_diff = float((auto - d_oinr).abs().max())
+    rel_diff = max_diff / max(float(auto.abs().max()), 1e-12)  # float32: ~1e-6 of the largest derivative
     timing = time_passes(oinr.model, shape, TIMING_REPEATS)
 
     # the image's own derivatives
@@ -136,14 +137,8 @@ def main():
             bcfg = {**oinr.cfg, "MODEL": name, "STEPS": BASELINE_STEPS, "LAYERS": LAYERS, "SEED": SEED + k,
                     "BASELINE_SETTING": BASELINE_SETTING, "PROGRESS": PROGRESS, "RESUME": "", "BASELINE_LR": 0.0,
                     "CKPT_EVERY": BASELINE_STEPS}  # fmt: skip
-            budget = n_params(oinr.model)
-            bcfg["HIDDEN"] = HIDDEN or hidden_for_budget(name, 2, c, LAYERS, budget)
-            torch.manual_seed(SEED + k)
-            model = build_image_model(bcfg, c, device)
-            folder = run / "baselines" / name  # a 2dimage-style run folder: reusable with --baseline_runs
-            folder.mkdir(parents=True)
-            write_config(folder, bcfg, device)
-            fit_image(bcfg, model, img, folder)
+            bcfg["HIDDEN"] = HIDDEN or hidden_for_budget(name, 2, c, LAYERS, n_params(oinr.model))
+            model = fit_in_folder(bcfg, img, device, run / "baselines" / name)  # reusable with --baseline_runs
             steps = BASELINE_STEPS
         model.eval()
         brec, d = image_derivatives(model, shape)
@@ -153,10 +148,10 @@ def main():
     for name, (pred, d, params, steps) in methods.items():
         row = {"psnr": psnr(pred, img), "n_params": params, "steps": steps}
         for ref_name, ref in refs.items():
-            cmp = compare(d, ref, MARGIN)
+            cmp = compare(d, ref, margin)
             row[f"rel_err_{ref_name}"], row[f"corr_{ref_name}"] = cmp["rel_err"], cmp["corr"]
         table[name] = row
-    floor = compare(refs["central"], refs["sobel"], MARGIN)  # how far the two filters are from each other
+    floor = compare(refs["central"], refs["sobel"], margin)  # how far the two filters are from each other
 
     # report
     cols = ["psnr", "rel_err_sobel", "corr_sobel", "rel_err_central", "corr_central"]
@@ -172,10 +167,11 @@ def main():
     derivative_figure(shown, run / "figures" / "derivatives.png", f"{Path(oinr.cfg['DATA']).name} {h}x{w}, per pixel")
     flat = {f"{name}_{k}": v for name, row in table.items() if name != "oinr" for k, v in row.items()
             if k.startswith(("rel_err", "corr", "psnr"))}  # fmt: skip
-    finish(run, **{k: table["oinr"][k] for k in cols}, max_abs_diff_autograd=max_diff,
+    finish(run, **{k: table["oinr"][k] for k in cols}, max_abs_diff_autograd=max_diff, max_rel_diff_autograd=rel_diff,
            time_forward_s=timing["forward_s"], time_derivative_s=timing["derivative_s"], time_ratio=timing["ratio"],
+           time_ratio_same_layout=timing["ratio_same_layout"],
            rel_err_central_vs_sobel=floor["rel_err"], corr_central_vs_sobel=floor["corr"], **flat, methods=table,
-           units="per pixel, image in [0, 1]", margin=MARGIN, oinr_run=str(run_dir), n_params=n_params(oinr.model),
+           units="per pixel, image in [0, 1]", margin=margin, oinr_run=str(run_dir), n_params=n_params(oinr.model),
            steps=oinr.step, wall_time_s=time.perf_counter() - t_start, device=str(device), model="oinr",
            image=str(oinr.cfg["DATA"]), size=[h, w])  # fmt: skip
 
