@@ -34,11 +34,11 @@ from torch import nn
 
 from ckconv import CKConv
 
-from .encoding import encode_grid, n_channels
-from .operator import Sine
+from .encoding import n_channels
+from .operator import EncodingOperator, Sine
 
 
-class ContinuousOINR(nn.Module):
+class ContinuousOINR(EncodingOperator):
     """Continuous-kernel conv + sine operator network for 1, 2 or 3 spatial dimensions.
 
     Args:
@@ -113,17 +113,3 @@ class ContinuousOINR(nn.Module):
             factors.append(factor)
             h = sine(conv(h)) if sine is not None else h
         return factors
-
-    def make_input(self, shape, offset=None) -> torch.Tensor:
-        """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) for a grid of `shape`."""
-        dev = self.last.kernel_net.last.weight.device
-        enc = encode_grid(shape, self.octaves, offset=offset, device=dev)
-        return enc if enc.ndim == len(shape) + 2 else enc.unsqueeze(0)
-
-    def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, *spatial)`` or ``(C_in, *spatial)`` -> ``(B, C_out, *spatial)``, at any grid size."""
-        if grid.ndim == self.dims + 1:
-            grid = grid.unsqueeze(0)  # (1, C_in, *spatial)
-        if grid.ndim != self.dims + 2:
-            raise ValueError(f"expected a (B, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
-        return self.last(self.body(grid))

@@ -39,7 +39,30 @@ class Sine(nn.Module):
         return f"omega={self.omega}"
 
 
-class OINR(nn.Module):
+class EncodingOperator(nn.Module):
+    """What every O-INR shares: it reads the sin/cos encoding grid of `oinr.encoding` and maps it through
+    ``self.body`` then ``self.last``. Subclasses set ``dims``, ``octaves``, ``noise_channels``, ``body``, ``last``."""
+
+    noise_channels: int = 0
+
+    def make_input(self, shape, offset=None) -> torch.Tensor:
+        """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) this operator reads."""
+        if self.octaves is None:
+            raise ValueError("this operator was built without `octaves`; build its input with oinr.encoding")
+        dev = next(self.parameters()).device
+        enc = encode_grid(shape, self.octaves, noise_channels=self.noise_channels, offset=offset, device=dev)
+        return enc if enc.ndim == len(shape) + 2 else enc.unsqueeze(0)
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *spatial)`` or ``(C_in, *spatial)`` -> ``(B, C_out, *spatial)``."""
+        if grid.ndim == self.dims + 1:
+            grid = grid.unsqueeze(0)  # (1, C_in, *spatial)
+        if grid.ndim != self.dims + 2:
+            raise ValueError(f"expected a (B, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
+        return self.last(self.body(grid))
+
+
+class OINR(EncodingOperator):
     """Conv + sine operator network for 1, 2 or 3 spatial dimensions.
 
     Args:
@@ -140,22 +163,6 @@ class OINR(nn.Module):
         self.last.weight.uniform_(-b, b)
         if self.last.bias is not None:
             self.last.bias.zero_()
-
-    def make_input(self, shape, offset=None) -> torch.Tensor:
-        """The encoding grid ``(1, C_in, *shape)`` (``(N, C_in, *shape)`` for N offsets) this operator reads."""
-        if self.octaves is None:
-            raise ValueError("this operator was built without `octaves`; build its input with oinr.encoding")
-        dev = next(self.parameters()).device
-        enc = encode_grid(shape, self.octaves, noise_channels=self.noise_channels, offset=offset, device=dev)
-        return enc if enc.ndim == len(shape) + 2 else enc.unsqueeze(0)
-
-    def forward(self, grid: torch.Tensor) -> torch.Tensor:
-        """``(B, C_in, *spatial)`` or ``(C_in, *spatial)`` -> ``(B, C_out, *spatial)``."""
-        if grid.ndim == self.dims + 1:
-            grid = grid.unsqueeze(0)  # (1, C_in, *spatial)
-        if grid.ndim != self.dims + 2:
-            raise ValueError(f"expected a (B, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
-        return self.last(self.body(grid))
 
     def receptive_radius(self) -> int:
         """Cells on each side that influence one output cell (the halo that tiling needs)."""
