@@ -91,6 +91,8 @@ def max_levels(shape: Sequence[int], wavelet: str) -> int:
 
 
 class Activation(nn.Module):
+    """The nonlinearity between layers, by name (`ACTIVATIONS`)."""
+
     def __init__(self, name: str, omega: float = 1.0):
         super().__init__()
         if name not in ACTIVATIONS:
@@ -177,8 +179,8 @@ class CZOINR(nn.Module):
         dims: int = 2,
         octaves: int = 7,
         noise_channels: int = 0,
-        d: int = 8,
-        k: int = 8,
+        d: int = 16,
+        k: int = 16,
         wavelet: str = "db2",
         levels: int = 5,
         mode: str = "periodization",
@@ -397,8 +399,8 @@ def build_cz(cfg: dict, dims: int, out_channels: int) -> CZOINR:
         dims,
         octaves=setting(cfg, "OCTAVES", 7),
         noise_channels=setting(cfg, "NOISE_CHANNELS", 0),
-        d=setting(cfg, "LATENT_D", 8),
-        k=setting(cfg, "LATENT_K", 8),
+        d=setting(cfg, "LATENT_D", 16),
+        k=setting(cfg, "LATENT_K", 16),
         wavelet=setting(cfg, "WAVELET", "db2"),
         levels=setting(cfg, "LEVELS", 5),
         mode=setting(cfg, "WAVE_MODE", "periodization"),
