@@ -128,6 +128,24 @@ TABLES = {
         "96.59 / 80.78, MWT 98.80 / 90.43. Quick scale: sklearn's 8x8 digits; paper scale: MNIST and "
         "Fashion-MNIST (python data/prepare.py first).",
     ),
+    "derivative": Table(
+        "Derivatives of the represented image (per pixel; relative L2 error and correlation against a reference)",
+        ["reference", "oinr_rel_err", "oinr_corr", "siren_rel_err", "siren_corr", "gauss_rel_err", "gauss_corr",
+         "max_rel_diff_autograd", "time_ratio"],
+        "O-INR: one forward pass (analytic encoding derivative pushed through the network, oinr/derivative.py); "
+        "SIREN, Gauss: autograd w.r.t. the input coordinates, sized to O-INR's parameter count. camera rows "
+        "(downstream/derivative/derive.py): the reference is the Sobel derivative of the target; gaussians rows "
+        "(analytic.py): the exact derivative of a sum of Gaussians. _smooth rows: the small low-frequency O-INR of "
+        "downstream/derivative/smooth.py. max_rel_diff_autograd: one pass against reverse-mode autograd of the "
+        "same network; time_ratio: the derivative pass over a plain forward pass.",
+    ),
+    "interpolate": Table(
+        "Weight-space interpolation (two fits from one init, theta(t) = (1 - t) theta_a + t theta_b, 11 steps)",
+        ["oinr_min_psnr", "siren_min_psnr", "gauss_min_psnr", "oinr_tv_ratio", "siren_tv_ratio", "gauss_tv_ratio"],
+        "downstream/interpolate/interpolate.py: camera and kodim23 (gray, 64x64). min_psnr: the worst PSNR over t "
+        "of the rendered theta(t) against the pixel blend (1 - t) a + t b; tv_ratio: total variation along t over "
+        "the blend's (1 = as direct as the blend). different_init: the control from two seeds.",
+    ),
 }
 
 
@@ -281,8 +299,30 @@ def weight_space_rows(scale: str) -> list[Row]:
     return rows
 
 
+DOWNSTREAM = REPO_ROOT / "downstream"
+SMOOTH = str(DOWNSTREAM / "derivative" / "smooth.py")
+
+
+def downstream_rows(scale: str) -> list[Row]:
+    """Derivatives in one pass (a 2dimage fit first, then Sobel and the baselines; a closed form) and weight-space
+    interpolation; each script at its defaults (quick) or at the image's native size (paper)."""
+    derive, analytic = DOWNSTREAM / "derivative" / "derive.py", DOWNSTREAM / "derivative" / "analytic.py"
+    size, steps = ("--size=128", "--baseline_steps=300") if scale == "quick" else ("--size=0", "--baseline_steps=2000")
+    return [
+        Row("derivative/camera/oinr", "derivative", derive, [f"--fit_args={size}", steps]),
+        Row("derivative/camera_smooth/oinr", "derivative", derive, [f"--fit_args={SMOOTH},{size},--steps=300",
+                                                                    "--baselines="]),  # fmt: skip
+        Row("derivative/gaussians/oinr", "derivative", analytic),
+        Row("derivative/gaussians_smooth/oinr", "derivative", analytic, [SMOOTH]),
+        Row("interpolate/camera-kodim23/same_init", "interpolate", DOWNSTREAM / "interpolate" / "interpolate.py"),
+        Row("interpolate/camera-kodim23/different_init", "interpolate", DOWNSTREAM / "interpolate" / "interpolate.py",
+            ["--same_init=false", "--allow_different_init=true"]),  # fmt: skip
+    ]
+
+
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows, cz_rows, weight_space_rows]
+ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows, cz_rows, weight_space_rows,
+                downstream_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running

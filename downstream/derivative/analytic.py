@@ -119,9 +119,9 @@ def main():
     derivative_figure(shown, run / "figures" / "derivatives.png", f"{BUMPS} Gaussians, {SIZE}x{SIZE}, per pixel")
     flat = {f"{name}_{k}": r[k] for name, r in rows.items() for k in ("rel_err", "corr")}
     finish(run, rel_err=rows["oinr"]["rel_err"], corr=rows["oinr"]["corr"], psnr=rows["oinr"]["psnr"], **flat,
-           methods=rows, margin=margin, units="per pixel, signal in [0, 1]", n_params=rows["oinr"]["n_params"],
-           steps=STEPS, wall_time_s=time.perf_counter() - t_start, device=str(device), model="oinr",
-           size=[SIZE, SIZE])  # fmt: skip
+           methods=rows, reference="exact", margin=margin, units="per pixel, signal in [0, 1]",
+           n_params=rows["oinr"]["n_params"], steps=STEPS, wall_time_s=time.perf_counter() - t_start,
+           device=str(device), model="oinr", size=[SIZE, SIZE])  # fmt: skip
 
 
 if __name__ == "__main__":
