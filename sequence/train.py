@@ -1,0 +1,206 @@
+"""Fit one O-INR to a sequence of frames (a video, or the slices of an MRI volume) and fill in the frames
+it never saw: the paper's video and slice-imputation experiments (Pal et al., ICML 2024, poster).
+
+    python sequence/train.py [sequence/paper.py] [--data=data/ch2_2mm.nii.gz --missing=0.8 --steps=600]
+
+All frames share one 2D operator; frame n of N reads the encoding grid plus the offset
+gamma_n = ALPHA + (BETA - ALPHA) * n / N on every sin/cos channel, and a frame left out of training is
+predicted by querying its own gamma_n. Two ways to leave frames out (MODE):
+
+* frames (video, arrays): train on every FRAME_GAP-th frame, evaluate on the frames in between, beside
+  linear blending of the two neighbouring training frames and a SIREN over (x, y, t) with about the
+  same parameter count, fitted for the same wall time. summary.json: psnr_train, psnr_heldout,
+  psnr_heldout_blend, psnr_heldout_siren, frames_per_s; figures/heldout.png.
+* slices (NIfTI): drop the fraction MISSING of the slices along AXIS uniformly (both ends kept), fit
+  the rest, and compare the dropped ones with linear and cubic-spline interpolation along the slice
+  axis. summary.json: mse_train, mse_test, mse_test_linear, mse_test_cubic; figures/slices.png.
+
+Values are in [0, 1] by the loader's rule (8-bit video: / 255; MRI: robust 0.5-99.5 percentile
+min-max, see oinr/sequence_data.py) and every MSE and PSNR is measured on that scale, on the clipped
+prediction. The network is fitted to 2 y - 1 (zero-mean at initialisation).
+"""
+
+# data
+DATA = "data/carphone_48.mp4"  # video (.mp4/.avi/.gif/...), (T, H, W[, C]) .npy/.npz, or a .nii/.nii.gz volume
+MODE = "auto"  # auto (NIfTI -> slices, else frames), frames (every FRAME_GAP-th trains) or slices (MISSING dropped)
+FRAMES = (0, 33)  # (start, stop) frames / slices to use, stop 0: to the end; 33 = 17 training + 16 held-out frames
+SIZE = 88  # 0: native; N: longer side resized to N (carphone 144x176 -> 72x88); (H, W): exact
+AXIS = 2  # NIfTI: slice axis after reorientation to RAS (0 sagittal, 1 coronal, 2 axial)
+VOLUME = -1  # NIfTI: the volume of a 4D file (-1: none chosen, a 4D file is refused)
+KEY = ""  # .npz: the array to read ('': its only one)
+GRAY = False  # True: colour frames to luminance
+NORMALISE = "auto"  # auto, dtype, robust (0.5-99.5 percentiles), minmax: see oinr/sequence_data.py
+FRAME_GAP = 2  # frames mode: train on every FRAME_GAP-th frame, hold out the ones between (1: fit all)
+MISSING = 0.8  # slices mode: fraction of the slices dropped, in (0, 1) (the poster: 0.5, 0.66, 0.75, 0.8)
+# encoding
+OCTAVES = 5  # sin/cos octaves per axis
+ALPHA = 0.0  # offset of frame 0: gamma_n = ALPHA + (BETA - ALPHA) * n / N
+BETA = 1.0  # offset range BETA - ALPHA spread over the N frames
+SIGNAL_OFFSETS = True  # the encoding carries per-frame offsets: the first conv keeps the full kernel (oinr/operator.py)
+# model
+WIDTHS = (32, 32, 32)  # hidden conv widths (the paper's 64-128-256-256-128-64: sequence/paper.py)
+KERNEL = 3  # odd kernel of every conv (the first one included, see SIGNAL_OFFSETS)
+BIAS = True  # conv biases
+OMEGA = 1.0  # sine frequency of the hidden activations
+FIRST_OMEGA = 1.0  # sine frequency of the first activation
+INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
+SIREN = True  # frames mode: fit the SIREN (x, y, t) baseline too, for the O-INR's wall time
+LAYERS = 3  # SIREN baseline: hidden layers (its width is matched to the O-INR's parameter count)
+# optim
+STEPS = 600  # Adam steps, each on BATCH frames
+BATCH = 8  # frames per step (one batched pass through the conv stack)
+LR = 5e-3  # learning rate
+SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
+WARMUP = 0  # linear warm-up steps
+FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
+SEED = 0  # seeds torch, numpy and python, and the batch order
+DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
+# output
+OUT = "results"  # results root; the run goes to OUT/sequence/<timestamp>/
+LOG_EVERY = 50  # steps between metrics.csv rows (each one a no-grad pass over every frame)
+CKPT_EVERY = 200  # steps between checkpoints (one is always written at the end)
+RESUME = ""  # a run folder to continue to STEPS
+PROGRESS = True  # tqdm progress bar
+
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+from oinr.baselines import build_baseline, default_lr, hidden_for_budget  # noqa: E402
+from oinr.config import configure  # noqa: E402
+from oinr.data import check_file  # noqa: E402
+from oinr.encoding import axis_coords  # noqa: E402
+from oinr.errors import cli  # noqa: E402
+from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fitting import FitConfig, fit  # noqa: E402
+from oinr.metrics import mse, psnr_from_mse  # noqa: E402
+from oinr.models import build_model  # noqa: E402
+from oinr.operator import n_params  # noqa: E402
+from oinr.plots import curves  # noqa: E402
+from oinr.sequence import batch_at, frame_offsets, heldout_split, interpolate, missing_split, strip  # noqa: E402
+from oinr.sequence_data import load_sequence, sequence_kind  # noqa: E402
+
+
+def main():
+    cfg = configure(globals())
+    check(MODE in ("auto", "frames", "slices"), f"--mode must be auto, frames or slices, got {MODE!r}")
+    check(BATCH > 0, f"--batch must be > 0, got {BATCH}")
+    check(0.0 < MISSING < 1.0, f"--missing must be a fraction in (0, 1), got {MISSING}")
+    check(SIGNAL_OFFSETS, "--signal_offsets must stay true: the frames are told apart by their offsets")
+    # data: (T, C, H, W) in [0, 1]
+    path = check_file(DATA, "sequence", "a video, a (T, H, W[, C]) .npy/.npz array or a .nii(.gz) volume")
+    mode = MODE if MODE != "auto" else ("slices" if sequence_kind(path) == "nifti" else "frames")
+    seq = load_sequence(path, FRAMES, SIZE, AXIS, VOLUME, KEY, GRAY, NORMALISE)
+    frames = seq.frames
+    t, c, h, w = frames.shape
+    train, test = heldout_split(t, FRAME_GAP) if mode == "frames" else missing_split(t, MISSING)
+    gammas = frame_offsets(t, ALPHA, BETA)  # (T,)
+
+    # model
+    device = setup(cfg)
+    model = build_model(cfg, 2, c, "oinr").to(device)
+    run, ckpt = open_run(cfg, "sequence", device)
+    what = f"{len(train)} training + {len(test)} held-out {'frames' if mode == 'frames' else 'slices'}"
+    print(f"{seq.kind} {path}: {t} frames of {c}x{h}x{w} ({seq.normalisation} to [0, 1]), {what}; "
+          f"O-INR {n_params(model)} parameters on {device}")  # fmt: skip
+    y = (frames * 2 - 1).to(device)  # (T, C, H, W) on the network's [-1, 1] scale
+    g = gammas.to(device)
+
+    def predict(m, idx, chunk=BATCH):  # frames `idx` in [0, 1], (len(idx), C, H, W), without gradient
+        with torch.no_grad():
+            out = [m(m.make_input((h, w), offset=g[idx[i : i + chunk]])) for i in range(0, len(idx), chunk)]
+        return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+
+    # fit: each step one batch of training frames through the shared operator
+    def loss_fn(m, step):
+        idx = batch_at(train, step, BATCH, SEED)
+        grid = m.make_input((h, w), offset=g[idx])  # (B, C_in, H, W): the encoding plus each frame's gamma
+        return torch.mean((m(grid) - y[idx]) ** 2)
+
+    def evaluate(m, loss):
+        row = {"mse_train": mse(predict(m, train), frames[train].to(device))}
+        row["mse_test"] = mse(predict(m, test), frames[test].to(device)) if test else float("nan")
+        row["psnr_train"], row["psnr_test"] = psnr_from_mse(row["mse_train"]), psnr_from_mse(row["mse_test"])
+        return row
+
+    columns = ["step", "time_s", "loss", "lr", "mse_train", "mse_test", "psnr_train", "psnr_test"]
+    meta = {"experiment": "sequence", "dims": 2, "out_channels": c, "shape": [h, w], "output": "pm1",
+            "value_range": list(seq.value_range), "offsets": gammas.tolist(), "train": train, "test": test}  # fmt: skip
+    res = fit(model, loss_fn, fit_config(cfg, LR, f"oinr {t}x{h}x{w}"), evaluate=evaluate, run=run, config=cfg,
+              resume=ckpt, columns=columns, meta=meta)  # fmt: skip
+    frames_per_s = res.steps * min(BATCH, len(train)) / max(res.wall_time_s, 1e-9)
+    print(f"O-INR: {res.steps} steps in {res.wall_time_s:.1f} s, {frames_per_s:.1f} training frames/s")
+
+    # evaluate: O-INR on the training and held-out frames, interpolation along the sequence axis
+    pred_train, pred_test = predict(model, train).cpu(), predict(model, test).cpu()
+    truth = frames[test]
+    linear, cubic = interpolate(frames, train, test, "linear"), interpolate(frames, train, test, "cubic")
+    summary = {
+        "mse_train": mse(pred_train, frames[train]),
+        "mse_test": mse(pred_test, truth),
+        "mse_test_linear": mse(linear, truth),
+        "mse_test_cubic": mse(cubic, truth),
+    }
+    summary["psnr_train"] = psnr_from_mse(summary["mse_train"])
+    summary["psnr_heldout"] = psnr_from_mse(summary["mse_test"])
+    summary["psnr_heldout_blend"] = psnr_from_mse(summary["mse_test_linear"])
+    summary["psnr_heldout_cubic"] = psnr_from_mse(summary["mse_test_cubic"])
+    panels = {"truth": truth, "O-INR": pred_test, "linear" if mode == "slices" else "blend": linear}
+    if mode == "slices":
+        panels["cubic"] = cubic
+    elif SIREN and test:
+        siren_pred, siren_info = fit_siren(frames, train, test, gammas, n_params(model), res.wall_time_s, device)
+        summary["psnr_heldout_siren"] = psnr_from_mse(mse(siren_pred, truth))
+        summary.update(siren_info)
+        panels["SIREN"] = siren_pred
+
+    # save
+    if test:
+        show = [test[round(i)] for i in torch.linspace(0, len(test) - 1, min(4, len(test))).tolist()]
+        rows = {f"{'slice' if mode == 'slices' else 'frame'} {seq.indices[n]}": {k: v[test.index(n)]
+                for k, v in panels.items()} for n in show}  # fmt: skip
+        name = "slices.png" if mode == "slices" else "heldout.png"
+        strip(rows, list(panels), run / "figures" / name, error_of=("O-INR", "truth"),
+              title=f"held-out {'slices' if mode == 'slices' else 'frames'} of {path.name}")  # fmt: skip
+    curves(run / "metrics.csv", run / "figures" / "curves.png", keys=("loss", "psnr_train", "psnr_test"),
+           title=path.name)  # fmt: skip
+    finish(run, **summary, frames_per_s=frames_per_s, n_params=n_params(model), steps=res.steps,
+           wall_time_s=res.wall_time_s, device=str(device), model="oinr", mode=mode, data=str(DATA),
+           frames=t, size=[h, w], channels=c, n_train=len(train), n_test=len(test),
+           normalisation=seq.normalisation, missing=MISSING if mode == "slices" else None,
+           frame_gap=FRAME_GAP if mode == "frames" else None)  # fmt: skip
+
+
+def fit_siren(frames, train, test, gammas, budget, seconds, device):
+    """SIREN over (x, y, t) with about `budget` parameters, trained on the training frames for `seconds`
+    of wall time (the O-INR's), BATCH frames a step; returns (held-out frames in [0, 1], its summary)."""
+    t, c, h, w = frames.shape
+    hidden = hidden_for_budget("siren", 3, c, LAYERS, budget)
+    torch.manual_seed(SEED)
+    model = build_baseline("siren", 3, c, hidden=hidden, layers=LAYERS).to(device)
+    ys, xs = axis_coords(h, device), axis_coords(w, device)
+    ts = axis_coords(t, device)  # frame n at t = -1 + 2 n / (T - 1): the sequence spans [-1, 1] like x and y
+
+    def grid(idx):  # (1, 3, B, H, W): (t, y, x) of every pixel of frames idx
+        tt, yy, xx = torch.meshgrid(ts[idx], ys, xs, indexing="ij")
+        return torch.stack([tt, yy, xx]).unsqueeze(0)
+
+    y = (frames * 2 - 1).to(device)
+
+    def loss_fn(m, step):
+        idx = batch_at(train, step, BATCH, SEED)
+        return torch.mean((m(grid(idx))[0].transpose(0, 1) - y[idx]) ** 2)  # (B, C, H, W)
+
+    fc = FitConfig(steps=10**7, lr=default_lr("siren"), schedule="constant", log_every=10, ckpt_every=10**9,
+                   progress=PROGRESS, desc=f"siren ({hidden} wide)")  # fmt: skip
+    t0 = time.perf_counter()
+    res = fit(model, loss_fn, fc, stop=lambda row: time.perf_counter() - t0 >= seconds)
+    with torch.no_grad():
+        pred = torch.cat([model(grid(test[i : i + BATCH]))[0].transpose(0, 1) for i in range(0, len(test), BATCH)])
+    pred = ((pred + 1) / 2).clamp(0, 1).cpu()  # (len(test), C, H, W)
+    print(f"SIREN: {res.steps} steps in {res.wall_time_s:.1f} s ({n_params(model)} parameters, width {hidden})")
+    return pred, {"siren_steps": res.steps, "siren_params": n_params(model), "siren_wall_time_s": res.wall_time_s}
+
+
+if __name__ == "__main__":
+    cli(main)
