@@ -19,6 +19,15 @@ TRAIN = ROOT / "cz_operator" / "train.py"
 SMALL = ["--size=32", "--levels=2", "--latent_d=4", "--latent_k=4", "--progress=false"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    # tiny tensors: a second thread only spins on a shared 2-core machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def run_script(*args):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: steadier on a shared 2-core machine
     return subprocess.run([sys.executable, str(TRAIN), *map(str, args)], capture_output=True, text=True, cwd=ROOT,
@@ -62,6 +71,8 @@ def test_output_shapes(flatten):
     assert m(grid.expand(2, -1, -1, -1)).shape == (2, 3, 29, 40)
     m1 = build_model({**cfg, "MODEL": "cz"}, 1, 2)  # a 1D signal
     assert m1(m1.make_input((50,))).shape == (1, 2, 50)
+    with pytest.raises(ValueError, match="use --levels=9 or fewer"):  # 32 x 32 = 1024 samples, db2
+        build_model({**cfg, "MODEL": "cz", "LEVELS": 10, "FLATTEN": True}, 2, 1).make_input((32, 32))
 
 
 def test_gradients_reach_every_level_operator():
@@ -97,7 +108,6 @@ def test_small_fit_reaches_psnr_and_restores(tmp_path):
         (["--wavelet=db99"], "unknown wavelet 'db99'; discrete wavelets include"),
         (["--levels=0"], "levels must be >= 1"),
         (["--levels=6"], "use --levels=4 or fewer"),
-        (["--flatten=true", "--levels=10"], "use --levels=9 or fewer"),
     ],
 )
 def test_bad_input_exits_2_without_run_folder(tmp_path, args, message):
