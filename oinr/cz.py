@@ -256,12 +256,13 @@ class CZOINR(nn.Module):
     def materialize(self, shape) -> None:
         """Create T_J's dense matrices for grids of `shape` (a no-op when they exist for this coarse size)."""
         coarse = self.coarse_shape(shape)
-        if self.coarse is not None:
-            if coarse != self.coarse:
-                raise ValueError(f"this CZ O-INR was built for a coarse grid {self.coarse}; the grid {tuple(shape)} "
-                                 f"gives {coarse} (its dense coarsest level fits one size)")  # fmt: skip
-            return
-        self._make_dense(math.prod(coarse))
+        have = self.coarse or (self.dense[0].shape[-1] if len(self.dense) else None)  # built, or loaded
+        if have is not None:
+            if (coarse if self.coarse else math.prod(coarse)) != have:
+                raise ValueError(f"this CZ O-INR was built for a coarse grid of {have} positions; the grid "
+                                 f"{tuple(shape)} gives {coarse} (its dense coarsest level fits one size)")  # fmt: skip
+        else:
+            self._make_dense(math.prod(coarse))
         self.coarse = coarse
 
     def _make_dense(self, p: int, empty: bool = False) -> None:

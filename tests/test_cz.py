@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from oinr.cz import CZOINR, Banded
+from oinr.data import load_image
 from oinr.models import build_model
 from oinr.restore import load_run
 
@@ -98,8 +99,9 @@ def test_small_fit_reaches_psnr_and_restores(tmp_path):
     # the run folder rebuilds the model, the dense coarsest level included
     r = load_run(run)
     img = r.render()
-    assert img.shape == (1, 32, 32)
-    assert r.model.coarse == (8, 8)
+    assert img.shape == (1, 32, 32) and r.model.coarse == (8, 8) and len(r.model.dense) == 2
+    saved = load_image(run / "reconstruction.png", verbose=False)  # 8-bit
+    assert (img - saved).abs().max() <= 0.5 / 255 + 1e-4
 
 
 @pytest.mark.parametrize(
