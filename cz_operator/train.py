@@ -22,7 +22,7 @@ WAVELET = "db2"  # a pywt discrete wavelet: haar, db2, db4, sym4, coif1, bior2.2
 LEVELS = 5  # wavelet levels (the paper: 10 on the flattened image); every axis keeps >= half a filter at the coarsest
 WAVE_MODE = "periodization"  # DWT boundary: periodization (the original's), zero, symmetric, reflect, periodic
 PAD = "replicate"  # pads each axis at its end to a multiple of 2^LEVELS: replicate, reflect, zeros or circular
-FLATTEN = False  # True: the original's variant, the image flattened row-major to one sequence with 1D wavelets
+FLATTEN = False  # True: the original's 1D variant (row-major flattened, 1D wavelets; raise LEVELS: dense ~ coarse^2)
 BANDED_LAYERS = 2  # banded layers per level (the paper: 4)
 DENSE_LAYERS = 2  # dense layers on the coarsest level (the paper: 4)
 BAND = 3  # taps per axis of a banded layer (odd): the bandwidth of the level operators A_j, B_j, G_j
