@@ -18,13 +18,28 @@ predicted by querying its own gamma_n. Two ways to leave frames out (MODE):
 Values are in [0, 1] by the loader's rule (8-bit video: / 255; MRI: robust 0.5-99.5 percentile
 min-max, see oinr/sequence_data.py) and every MSE and PSNR is measured on that scale, on the clipped
 prediction. The network is fitted to 2 y - 1 (zero-mean at initialisation).
+
+How the offsets work, and why BETA is small (measured on this 2-core CPU under heavy load; 1 thread):
+gamma_n reaches the first conv as gamma_n * (sum of each output channel's whole kernel), a per-channel
+phase shift of the first sine; frames differ only through that shift. A shifted sine of a position
+feature is a moved feature (sin(w x + gamma b)), so motion can be represented, and a travelling wave is
+interpolated better than by blending (tests/test_sequence.py: 32.7 dB held-out against 30.1). But the
+kernel sum has C_in * k^2 terms that Adam moves together, so the network learns large phase gaps between
+training frames fast, and the held-out frames then fall between unrelated states: on 9 carphone frames
+(72x88, 3x3 kernels, 150 steps) BETA = 0.1 / 1 / 3 / 10 gave 24.2 / 22.1 / 15.2 / 9.2 dB held-out
+(FIRST_OMEGA = 10, which scales the phase too, gave 20.5 dB against 29.8 at BETA = 0.03). Too small a
+range and the frames cannot be told apart: the fit collapses to the mean frame (MRI, 80 % missing, 54 px,
+800 steps: BETA = 0.1 trained to 19.9 dB, held-out 19.3; BETA = 0.3 trained to 26.3 dB, held-out 22.4
+against cubic 22.6). What matters is the offset step between neighbouring training frames,
+FRAME_GAP * (BETA - ALPHA) / N: about 0.02 worked on both signals. With many training frames that are
+very different from each other (MRI at 50 % missing: 45 slices 4 mm apart) BETA = 0.3 underfits.
 """
 
 # data
 DATA = "data/carphone_48.mp4"  # video (.mp4/.avi/.gif/...), (T, H, W[, C]) .npy/.npz, or a .nii/.nii.gz volume
 MODE = "auto"  # auto (NIfTI -> slices, else frames), frames (every FRAME_GAP-th trains) or slices (MISSING dropped)
-FRAMES = (0, 33)  # (start, stop) frames / slices to use, stop 0: to the end; 33 = 17 training + 16 held-out frames
-SIZE = 88  # 0: native; N: longer side resized to N (carphone 144x176 -> 72x88); (H, W): exact
+FRAMES = (0, 0)  # (start, stop) frames / slices to use, stop 0: the end (carphone_48: 24 training, 23 held-out)
+SIZE = 64  # 0: native; N: longer side resized to N (carphone 144x176 -> 52x64, the MRI's 108x90 slices -> 64x53)
 AXIS = 2  # NIfTI: slice axis after reorientation to RAS (0 sagittal, 1 coronal, 2 axial)
 VOLUME = -1  # NIfTI: the volume of a 4D file (-1: none chosen, a 4D file is refused)
 KEY = ""  # .npz: the array to read ('': its only one)
@@ -33,13 +48,13 @@ NORMALISE = "auto"  # auto, dtype, robust (0.5-99.5 percentiles), minmax: see oi
 FRAME_GAP = 2  # frames mode: train on every FRAME_GAP-th frame, hold out the ones between (1: fit all)
 MISSING = 0.8  # slices mode: fraction of the slices dropped, in (0, 1) (the poster: 0.5, 0.66, 0.75, 0.8)
 # encoding
-OCTAVES = 5  # sin/cos octaves per axis
+OCTAVES = 5  # sin/cos octaves per axis; 5 keeps the top one (16 pi) under a 52-64 px grid's Nyquist
 ALPHA = 0.0  # offset of frame 0: gamma_n = ALPHA + (BETA - ALPHA) * n / N
-BETA = 1.0  # offset range BETA - ALPHA spread over the N frames
+BETA = 0.3  # offset range BETA - ALPHA spread over the N frames: the smoothness knob, see the note below
 SIGNAL_OFFSETS = True  # the encoding carries per-frame offsets: the first conv keeps the full kernel (oinr/operator.py)
 # model
 WIDTHS = (32, 32, 32)  # hidden conv widths (the paper's 64-128-256-256-128-64: sequence/paper.py)
-KERNEL = 3  # odd kernel of every conv (the first one included, see SIGNAL_OFFSETS)
+KERNEL = 5  # odd kernel of every conv, the first too; 9 carphone frames, 150 steps: 3 -> 24.7 dB held-out, 5 -> 28.1
 BIAS = True  # conv biases
 OMEGA = 1.0  # sine frequency of the hidden activations
 FIRST_OMEGA = 1.0  # sine frequency of the first activation
@@ -49,7 +64,7 @@ LAYERS = 3  # SIREN baseline: hidden layers (its width is matched to the O-INR's
 # optim
 STEPS = 600  # Adam steps, each on BATCH frames
 BATCH = 8  # frames per step (one batched pass through the conv stack)
-LR = 5e-3  # learning rate
+LR = 1e-2  # learning rate (150 steps on 9 carphone frames: 1e-2 beat 5e-3 by 0.5 dB)
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
