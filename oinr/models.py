@@ -146,5 +146,4 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    from . import baselines, hashgrid  # noqa: F401  (siren, wire, gauss, ffn, finer; hashgrid)
-    from . import cz  # noqa: F401  (the Calderon-Zygmund operator)
+    from . import baselines, cz, hashgrid  # noqa: F401  (siren, wire, gauss, ffn, finer; cz; hashgrid)
