@@ -108,6 +108,23 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
     }
 
 
+def mean_image_init(cfg: dict, model: torch.nn.Module, images: torch.Tensor, steps: int) -> torch.nn.Module:
+    """`model` fitted for `steps` steps to the mean of `images` ``(n, H, W)``: a shared init near the data.
+
+    Every network of the data set then starts from a fit of the average image and only learns its residual
+    from it (the shared, data-aware starting point of weight-space work such as Dupont et al., "From data
+    to functa", ICML 2022, there meta-learned). Same learning rate and schedule as the per-image fits.
+    """
+    n, h, w = images.shape
+    ens = Ensemble.replicate(model, 1)
+    grid = ens.make_input((h, w))  # (1, C_in, H, W)
+    y = (images.mean(0) * 2 - 1)[None, None, None]  # (1, 1, 1, H, W) the mean image on [-1, 1]
+    fc = FitConfig(steps=int(steps), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
+                   final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=max(1, int(steps)), progress=False)
+    fit(ens, lambda m, step: ((m(grid) - y) ** 2).mean(dim=(1, 2, 3, 4)), fc)
+    return ens.member(0)
+
+
 def save_tensors(path: Path, tensors: dict, meta: dict) -> None:
     """safetensors with string metadata, written atomically."""
     from safetensors.torch import save

@@ -1,0 +1,138 @@
+"""Benchmark: what makes the O-INR weight space usable by kNN; one fit setting per call, many read-outs.
+
+Fits fit_dataset.py's networks (its header, with --set overrides) to the first TRAIN training and TEST test
+images of DATA, then scores, on the same weights: the paper's plain kNN (Euclidean, k = classes, on the
+flattened weights), kNN variants that apply one fixed feature map to every network alike (per-weight
+standardisation with training-set statistics, per-layer scaling, cosine distance on the offsets from the
+shared init, the last conv only), classify.py's MLP on the weights, and kNN / MLP on the pixels. Prints one
+JSON line per call (and appends it to LOG). Timings depend on the machine and its load.
+
+    python bench/weight_space_knn.py [--train=1000 --test=500] [--set="LR=5e-3,TARGET_PSNR=99"]
+
+--set takes NAME=value pairs of fit_dataset.py's header (a TARGET_PSNR above reach gives a fixed step count).
+"""
+
+# data
+DATA = "mnist"  # mnist (data/prepare.py), fashion-mnist, digits, or a folder of IDX files
+TRAIN = 1000  # the first TRAIN training images
+TEST = 500  # the first TEST test images
+# run
+SET = ""  # fit_dataset.py header overrides, "NAME=value,NAME=value"
+MEAN_INIT_STEPS = 0  # > 0: first fit the shared init to the training set's mean image for this many steps
+NAME = ""  # label of this variant in the output
+THREADS = 0  # torch threads (0: torch's default)
+# output
+LOG = ""  # a .jsonl file to append the result to ("" : print only)
+SAVE = ""  # a .safetensors file for the fitted weights, init, labels and split ("": none)
+
+import ast  # noqa: E402
+import importlib.util  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.errors import cli  # noqa: E402
+from oinr.experiment import check  # noqa: E402
+from oinr.runs import REPO_ROOT  # noqa: E402
+from oinr.weightspace import dataset_images, fit_chunk, init_model, layout, mean_image_init  # noqa: E402
+
+FIT = REPO_ROOT / "downstream" / "weight_space" / "fit_dataset.py"
+CLASSIFY = REPO_ROOT / "downstream" / "weight_space" / "classify.py"
+
+
+def overrides(text: str, base: dict) -> dict:
+    out = {}
+    for pair in filter(None, text.split(",")):
+        k, v = pair.split("=", 1)
+        k = k.strip().upper()
+        check(k in base, f"--set: {k} is not a fit_dataset.py header name")
+        try:
+            out[k] = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError):
+            out[k] = v.strip()
+        if isinstance(base[k], float):
+            out[k] = float(out[k])
+    return out
+
+
+def readouts(w: np.ndarray, init: np.ndarray, lay: list, tr, te, y, k: int) -> dict:
+    """kNN accuracies of the plain weights and of fixed feature maps applied to every network alike."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    def knn(x, metric="euclidean"):
+        pred = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(x[tr], y[tr]).predict(x[te])
+        return float((pred == y[te]).mean())
+
+    d = w - init  # (N, P) offsets from the shared init
+    mu, sd = w[tr].mean(0), w[tr].std(0) + 1e-8  # training-set statistics only
+    blocks, o = [], 0
+    for _, shape in lay:
+        n = int(np.prod(shape))
+        blocks.append(slice(o, o + n))
+        o += n
+    # per-layer: each layer's offsets divided by their RMS over the training networks (layers count equally)
+    per_layer = np.concatenate([d[:, s] / (np.sqrt((d[tr][:, s] ** 2).mean()) + 1e-12) for s in blocks], 1)
+    res = {"knn_plain": knn(w), "knn_zscore": knn((w - mu) / sd), "knn_layer_scaled": knn(per_layer),
+           "knn_cosine_offset": knn(d, "cosine")}  # fmt: skip
+    for (name, _), s in zip(lay, blocks):  # one layer alone (named_parameters order: 'last' is the output conv)
+        res[f"knn_only_{name.replace('.weight', '')}"] = knn(w[:, s])
+    return res
+
+
+def main():
+    configure(globals())
+    check(TRAIN > 0 and TEST > 0, "--train and --test must be > 0")
+    if THREADS > 0:
+        torch.set_num_threads(THREADS)
+    base = script_defaults(FIT)
+    cfg = {**base, **overrides(SET, base), "DATA": DATA, "LIMIT_TRAIN": TRAIN, "LIMIT_TEST": TEST}
+    images, labels, split, _, classes = dataset_images(cfg)
+    model = init_model(cfg)
+    t0 = time.perf_counter()
+    if MEAN_INIT_STEPS > 0:
+        model = mean_image_init(cfg, model, images[split == 0], MEAN_INIT_STEPS)
+    t_init = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = fit_chunk(cfg, model, images, "cpu")
+    wall = time.perf_counter() - t0
+    w = out["weights"].double().numpy()  # (N, P)
+    init = torch.cat([p.detach().flatten() for p in model.parameters()]).double().numpy()  # (P,)
+    tr, te, y = (split == 0).numpy(), (split == 1).numpy(), labels.numpy()
+    k = len(classes)
+    res = readouts(w, init, layout(model), tr, te, y, k)
+    spec = importlib.util.spec_from_file_location("ws_classify", CLASSIFY)
+    cl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cl)
+    cl.PROGRESS = False
+
+    class _NoLog:
+        def append(self, row):
+            pass
+
+    pix = images.reshape(len(images), -1).double().numpy()  # (N, H*W)
+    res["mlp_weights"] = cl.mlp_accuracy(w[tr], y[tr], w[te], y[te], k, "cpu", _NoLog(), "weights")[0]
+    res["knn_pixels"] = cl.knn_accuracy(pix[tr], y[tr], pix[te], y[te], k)[0]
+    res["mlp_pixels"] = cl.mlp_accuracy(pix[tr], y[tr], pix[te], y[te], k, "cpu", _NoLog(), "pixels")[0]
+    dist = np.sqrt(((w - init) ** 2).sum(1))
+    row = {"name": NAME or SET or "default", "set": SET, "mean_init_steps": MEAN_INIT_STEPS, **res,
+           "mean_psnr": float(out["psnr"].mean()), "min_psnr": float(out["psnr"].min()),
+           "mean_steps": float(out["steps"].float().mean()), "fields_per_s": len(w) / wall, "init_s": t_init,
+           "offset_norm": float(dist.mean()), "init_norm": float(np.sqrt((init**2).sum())),
+           "load": open("/proc/loadavg").read().split()[0]}  # fmt: skip
+    if SAVE:
+        from oinr.weightspace import save_tensors
+
+        save_tensors(SAVE, {"weights": out["weights"], "init": torch.as_tensor(init).float(), "labels": labels,
+                            "split": split, "psnr": out["psnr"]}, {"layout": json.dumps(layout(model))})  # fmt: skip
+    line = json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    print(line, flush=True)
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    cli(main)
