@@ -46,7 +46,7 @@ PROGRESS = True  # tqdm progress bar
 
 from oinr.config import configure  # noqa: E402
 from oinr.data import load_image, resolve_path, save_image  # noqa: E402
-from oinr.errors import UserError, cli  # noqa: E402
+from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check, finish, open_run, setup  # noqa: E402
 from oinr.imagefit import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
@@ -63,11 +63,7 @@ def main():
 
     # model: wavelet, levels and the grid are checked here, before the run folder exists
     device = setup(cfg)
-    model = build_image_model(cfg, c, device)
-    try:
-        model.make_input((h, w))  # sizes the coarsest level's dense matrices for this grid
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    model = build_image_model(cfg, c, device, (h, w))  # also sizes the coarsest level's dense matrices for this grid
     run, ckpt = open_run(cfg, "cz_operator", device)
     coarse = "x".join(map(str, model.coarse))
     print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, CZ O-INR ({n_params(model)} parameters, {LEVELS} levels of "

@@ -168,10 +168,14 @@ class CZOINR(nn.Module):
         wavelet: a pywt discrete wavelet name; mode: the DWT's boundary mode (`WAVE_MODES`).
         levels: wavelet levels; banded_layers: layers per level; dense_layers: coarsest-level layers.
         band: taps per axis of a banded layer (odd); blocks: tiles per axis with their own kernels.
+
+    The coarsest level's dense matrices are sized by the grid (``grid_bound``): one model serves one grid size.
         activation: relu (the original's), sine, gelu or none (a linear operator); omega for sine.
         pad: how the grid is padded to a multiple of 2^levels (`PAD_MODES`).
         flatten: transform the row-major flattened grid with 1D wavelets (the original's variant).
     """
+
+    grid_bound = True  # make_input(shape) sizes the coarsest level for that shape
 
     def __init__(
         self,

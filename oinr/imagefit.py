@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import UserError
 from .experiment import fit_config
 from .fitting import FitResult, fit
 from .memory import check_fits
@@ -28,8 +29,14 @@ def build_image_model(cfg: dict, channels: int, device, shape=None) -> torch.nn.
     """
     model = build_model(cfg, 2, channels).to(device)
     if shape is not None:
-        check_fits(model, tuple(shape), channels, device, "fitting an image",
-                   lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
+        try:  # checks the grid against the model and sizes grid-bound parts (the CZ operator's coarsest level)
+            model.make_input(tuple(shape))
+        except ValueError as e:
+            name = cfg.get("MODEL", "oinr")
+            raise UserError(f"--model={name} cannot fit a {shape[0]}x{shape[1]} image: {e}") from None
+        if not getattr(model, "grid_bound", False):  # a grid-bound model cannot be probed on a smaller grid
+            check_fits(model, tuple(shape), channels, device, "fitting an image",
+                       lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
     return model
 
 
