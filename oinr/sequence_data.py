@@ -126,7 +126,7 @@ def read_nifti(path: Path, axis: int = 2, volume: int = -1) -> np.ndarray:
         a = a[..., 0]
     if a.ndim == 4:
         if volume < 0:
-            raise UserError(f"{path} is 4D {a.shape} (a time series); pick one volume with --volume=0..{a.shape[3] - 1}")
+            raise UserError(f"{path} is 4D {a.shape}; pick one volume with --volume=0..{a.shape[3] - 1}")
         if volume >= a.shape[3]:
             raise UserError(f"--volume={volume} but {path} has {a.shape[3]} volumes (0..{a.shape[3] - 1})")
         a = a[..., volume]
@@ -196,7 +196,7 @@ def load_sequence(
         a = (a @ np.array([0.2125, 0.7154, 0.0721], np.float32))[..., None]
     native = tuple(a.shape[1:3])
     if min(native) < MIN_IMAGE_SIDE:
-        raise UserError(f"{path}: frames of {native[0]}x{native[1]}; at least {MIN_IMAGE_SIDE} pixels a side are needed")
+        raise UserError(f"{path}: frames of {native[0]}x{native[1]}; at least {MIN_IMAGE_SIDE} a side are needed")
     h, w = target_size(native, size)
     if (h, w) != native:
         from skimage.transform import resize
