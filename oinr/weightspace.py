@@ -34,7 +34,7 @@ FORMAT = "oinr-weight-space-1"
 # settings that decide the fitted weights (a file or a chunk made under other values is not mixed in)
 WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
                "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
-               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK")  # fmt: skip
+               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS")  # fmt: skip
 
 
 def fingerprint(cfg: dict) -> str:
@@ -95,7 +95,9 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
     fc = FitConfig(steps=int(cfg["STEPS"]), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
                    final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
                    progress=progress, desc=f"{n} fields")  # fmt: skip
-    res = fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=lambda met: met["psnr"] >= target)
+    # STOP_AT_TARGET False: every network takes STEPS steps, so all move comparably far from the shared init
+    stop = (lambda met: met["psnr"] >= target) if cfg.get("STOP_AT_TARGET", True) else None
+    res = fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)
     with torch.no_grad():
         rec = ((ens(grid) + 1) / 2).clamp(0, 1)  # (n, 1, 1, H, W)
         mse = ((rec - y.add(1).div(2)) ** 2).mean(dim=(1, 2, 3, 4))

@@ -121,6 +121,7 @@ def test_classify_beats_chance_and_refuses_a_foreign_file(single, tmp_path):
     s = json.loads((_folder(proc) / "summary.json").read_text())
     assert s["n_train"] == 200 and s["n_test"] == 60 and s["k"] == 10
     assert s["knn_accuracy"] > 0.6 and s["classifier_accuracy"] > 0.5  # chance: 0.1
+    assert s["knn_cosine_accuracy"] > 0.6
     assert s["knn_pixels_accuracy"] > 0.6 and s["classifier_pixels_accuracy"] > 0.5
     assert (_folder(proc) / "figures" / "confusion.png").stat().st_size > 0
     t, meta = load_tensors(single / "weights.safetensors")
