@@ -36,10 +36,11 @@ Fit setting for kNN on the weights (bench/weight_space_knn.py; MNIST, first 300 
 Euclidean kNN k=10 on the flattened weights; kNN on the pixels 72.0%): lr 2e-2 stopping at 30 dB (~52 steps,
 32.6 dB) gave 52.0%; lr 1e-2 for 100 steps 60.7% (35.2 dB); lr 5e-3 for 100 steps 64.0% (31.3 dB, min 29.4);
 lr 5e-3 for 150 steps 62.7% (37.3 dB, min 35.3); lr 2e-3 for 50 steps 73.3% but only 14.4 dB. The better kNN
-goes with fits that stay nearer the shared init (mean offset norm 3.2 against 6.5 at lr 2e-2; init norm 7.9). First omega 2: 65.3% at 28.5 dB (no gain); PyTorch's default init:
-39.3%; starting every fit from a network fitted to the mean training image (MEAN_INIT_STEPS): 60.7% plain at
-33.0 dB (lr 2e-2), 52.0% at 42.9 dB (lr 5e-3), so no gain for plain kNN. Hence lr 5e-3, 150 steps (every field
-past 30 dB), no early stop. Cosine distance on the offsets from the init: 70-72% (classify.py's column).
+goes with fits that stay nearer the shared init (mean offset norm 3.2 against 6.5 at lr 2e-2; init norm 7.9).
+First omega 2: 65.3% at 28.5 dB (no gain); PyTorch's default init: 39.3%; starting every fit from a network
+fitted to the mean training image (MEAN_INIT_STEPS): 60.7% plain at 33.0 dB (lr 2e-2), 52.0% at 42.9 dB (lr
+5e-3), so no gain for plain kNN. Hence lr 5e-3, 150 steps (every field past 30 dB), no early stop. Cosine
+distance on the offsets from the init: 70-72% (classify.py's column).
 """
 
 # data
