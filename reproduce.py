@@ -22,6 +22,7 @@ ASSETS = False  # True: also redraw the README's figures in asset/ from the save
 DEVICE = "auto"  # passed to every row
 
 import json  # noqa: E402
+import math  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -68,7 +69,8 @@ TABLES = {
         ["psnr", "ssim"],
         "Equal wall-time budget per row at quick scale; baselines sized to O-INR's parameter count. Each baseline "
         "runs at the best learning rate the harness knows for it (a 64 px sweep on the cameraman, "
-        "oinr/baselines.py); siren_paper is SIREN at its paper's lr 1e-4.",
+        "oinr/baselines.py); siren_paper is SIREN at its paper's lr 1e-4; hashgrid is the Instant-NGP "
+        "multiresolution hash grid (the peer a user picks for speed) with the power-of-two table nearest that count.",
     ),
     "denoise_select": Table(
         "Denoising, step selection on kodim23 (WIRE's noise: tau = 30 photons, readout 2)",
@@ -168,6 +170,16 @@ def _matched_hidden(cfg: dict, model: str, channels: int) -> int:
     return hidden_for_budget(model, 2, channels, cfg["LAYERS"], budget)
 
 
+def _matched_hash(cfg: dict, channels: int, hw: tuple) -> int:
+    """The hash grid's log2 table size (the header takes powers of two) whose count is nearest O-INR's."""
+    from oinr.hashgrid import count_params
+
+    budget = n_params(build_image_model({**cfg, "MODEL": "oinr"}, channels, "cpu"))
+    count = lambda e: count_params(2, channels, 2**e, cfg["HASH_LEVELS"], cfg["HASH_FEATURES"], cfg["HASH_MIN_RES"],
+                                   max(hw))  # fmt: skip
+    return min(range(4, 25), key=lambda e: abs(math.log(count(e) / budget)))
+
+
 def _calibrate_steps(cfg: dict, channels: int, hw: tuple, seconds: float, device) -> int:
     """Steps of this model that fit in `seconds` on this machine (timed over a few real steps)."""
     torch.manual_seed(0)
@@ -210,12 +222,15 @@ def image_rows(scale: str) -> list[Row]:
                 base.update(script_defaults(REPO_ROOT / "2dimage" / "paper.py"))
             img = load_image(resolve_path(path), base["SIZE"], base["GRAY"], verbose=False)
             c, hw = img.shape[0], tuple(img.shape[1:])
-            for model in [*MODELS, *(["siren_paper"] if table == "image" else [])]:
+            for model in [*MODELS, *(["siren_paper", "hashgrid"] if table == "image" else [])]:
                 setting = ["--baseline_setting=paper"] if model.endswith("_paper") else []
                 model = model.removesuffix("_paper")
                 cfg = {**base, "MODEL": model, "BASELINE_SETTING": "paper" if setting else "tuned"}
                 args = [*preset, f"--data={path}", f"--model={model}", *setting]
-                if model != "oinr":
+                if model == "hashgrid":
+                    cfg["HASH_LOG2_T"], cfg["HASH_MAX_RES"] = _matched_hash(base, c, hw), max(hw)
+                    args.append(f"--hash_log2_t={cfg['HASH_LOG2_T']}")
+                elif model != "oinr":
                     cfg["HIDDEN"] = _matched_hidden(base, model, c)
                     args.append(f"--hidden={cfg['HIDDEN']}")
                 budget = (cfg, c, hw) if scale == "quick" and select is None else None
