@@ -176,7 +176,8 @@ def test_tiny_sequence_fit_beats_linear_blending(tmp_path):
     # blending two frames of a moving wave lowers its amplitude (by cos 0.6 here); a shift gamma_n of the
     # encoding's phase moves the wave instead. Measured: 32.7 dB held-out against 30.1 dB for blending.
     np.save(tmp_path / "wave.npy", _travelling_wave())
-    args = ["--frames=0,0", "--size=0", "--widths=16,16", "--octaves=3", "--beta=1.0", "--steps=200", "--lr=1e-2"]
+    args = ["--frames=0,0", "--size=0", "--widths=16,16", "--octaves=3", "--beta=1.0", "--steps=200", "--lr=1e-2",
+            "--kernel=3", "--first_omega=1"]  # the setting of the measurement above (not the video defaults)
     proc = run_script(f"--data={tmp_path}/wave.npy", *args, "--siren=false", *FAST, f"--out={tmp_path}")
     assert proc.returncode == 0, proc.stderr
     s = json.loads((run_folder(proc) / "summary.json").read_text())
