@@ -30,8 +30,26 @@ _ALLOWED = (bool, int, float, str, tuple, list, type(None))
 
 
 def header_names(namespace: dict) -> dict:
-    """The UPPER_CASE constants of a script namespace that configure() manages."""
-    return {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_") and isinstance(v, _ALLOWED)}
+    """The UPPER_CASE constants of a script namespace that configure() manages: those of its header (assigned
+    before the script's first import, when its file can be read), not module-level tables further down."""
+    names = {k: v for k, v in namespace.items() if k.isupper() and not k.startswith("_") and isinstance(v, _ALLOWED)}
+    header = _header_block(namespace.get("__file__"))
+    return names if header is None else {k: v for k, v in names.items() if k in header}
+
+
+def _header_block(file) -> set | None:
+    """Names assigned at the top of `file` before its first import statement (None if it cannot be read)."""
+    try:
+        tree = ast.parse(Path(file).read_text())
+    except (TypeError, OSError, SyntaxError, ValueError):
+        return None
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            break
+        if isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
 
 
 def _type_name(v) -> str:
