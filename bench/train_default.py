@@ -6,7 +6,7 @@ per-step cost of the default against the paper's setting. Not a test: timings de
     python bench/train_default.py [--paper_steps=10]
 """
 
-PAPER_STEPS = 10  # steps of the paper preset to time (it costs about 1.2 s per step on a 2-core CPU)
+PAPER_STEPS = 10  # steps of the paper preset to time (this benchmark prints its per-step cost)
 TARGET_S = 120.0  # the default run's wall-time target, start to finish
 TARGET_DB = 32.0  # the default run's PSNR target
 
