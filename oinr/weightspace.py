@@ -121,8 +121,14 @@ def mean_image_init(cfg: dict, model: torch.nn.Module, images: torch.Tensor, ste
     ens = Ensemble.replicate(model, 1)
     grid = ens.make_input((h, w))  # (1, C_in, H, W)
     y = (images.mean(0) * 2 - 1)[None, None, None]  # (1, 1, 1, H, W) the mean image on [-1, 1]
-    fc = FitConfig(steps=int(steps), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
-                   final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=max(1, int(steps)), progress=False)
+    fc = FitConfig(
+        steps=int(steps),
+        lr=model_lr(cfg),
+        schedule=cfg.get("SCHEDULE", "cosine"),
+        final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01),
+        log_every=max(1, int(steps)),
+        progress=False,
+    )
     fit(ens, lambda m, step: ((m(grid) - y) ** 2).mean(dim=(1, 2, 3, 4)), fc)
     return ens.member(0)
 
