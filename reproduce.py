@@ -122,8 +122,16 @@ TABLES = {
     ),
     "weight_space": Table(
         "Weight-space classification (one O-INR per image from one init; accuracy on the test split)",
-        ["mean_psnr", "unreached", "n_train", "n_test", "knn_accuracy", "classifier_accuracy", "knn_pixels_accuracy",
-         "classifier_pixels_accuracy"],
+        [
+            "mean_psnr",
+            "unreached",
+            "n_train",
+            "n_test",
+            "knn_accuracy",
+            "classifier_accuracy",
+            "knn_pixels_accuracy",
+            "classifier_pixels_accuracy",
+        ],
         "fit: downstream/weight_space/fit_dataset.py; classify: classify.py on its file (kNN with k = classes, the "
         "paper's protocol, and an MLP; the same two on the raw pixels). Paper: O-INR kNN 96.57 on MNIST. Peers "
         "(learned classifiers on SIREN INR weights) MNIST / Fashion-MNIST: DWSNets 85.71 / 67.06, ScaleGMN "
@@ -132,8 +140,17 @@ TABLES = {
     ),
     "derivative": Table(
         "Derivatives of the represented image (per pixel; relative L2 error and correlation against a reference)",
-        ["reference", "oinr_rel_err", "oinr_corr", "siren_rel_err", "siren_corr", "gauss_rel_err", "gauss_corr",
-         "max_rel_diff_autograd", "time_ratio"],
+        [
+            "reference",
+            "oinr_rel_err",
+            "oinr_corr",
+            "siren_rel_err",
+            "siren_corr",
+            "gauss_rel_err",
+            "gauss_corr",
+            "max_rel_diff_autograd",
+            "time_ratio",
+        ],
         "O-INR: one forward pass (analytic encoding derivative pushed through the network, oinr/derivative.py); "
         "SIREN, Gauss: autograd w.r.t. the input coordinates, sized to O-INR's parameter count. camera rows "
         "(downstream/derivative/derive.py): the reference is the Sobel derivative of the target; gaussians rows "
@@ -325,19 +342,26 @@ def downstream_rows(scale: str) -> list[Row]:
     size, steps = ("--size=128", "--baseline_steps=300") if scale == "quick" else ("--size=0", "--baseline_steps=2000")
     return [
         Row("derivative/camera/oinr", "derivative", derive, [f"--fit_args={size}", steps]),
-        Row("derivative/camera_smooth/oinr", "derivative", derive, [f"--fit_args={SMOOTH},{size},--steps=300",
-                                                                    "--baselines="]),  # fmt: skip
+        Row(
+            "derivative/camera_smooth/oinr",
+            "derivative",
+            derive,
+            [f"--fit_args={SMOOTH},{size},--steps=300", "--baselines="],
+        ),  # fmt: skip
         Row("derivative/gaussians/oinr", "derivative", analytic),
         Row("derivative/gaussians_smooth/oinr", "derivative", analytic, [SMOOTH]),
         Row("interpolate/camera-kodim23/same_init", "interpolate", DOWNSTREAM / "interpolate" / "interpolate.py"),
-        Row("interpolate/camera-kodim23/different_init", "interpolate", DOWNSTREAM / "interpolate" / "interpolate.py",
-            ["--same_init=false", "--allow_different_init=true"]),  # fmt: skip
+        Row(
+            "interpolate/camera-kodim23/different_init",
+            "interpolate",
+            DOWNSTREAM / "interpolate" / "interpolate.py",
+            ["--same_init=false", "--allow_different_init=true"],
+        ),  # fmt: skip
     ]
 
 
 # later experiments add their row builders here; each returns rows of tables registered in TABLES
-ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows, cz_rows, weight_space_rows,
-                downstream_rows]
+ROW_BUILDERS = [image_rows, continuous_rows, volume_rows, sequence_rows, cz_rows, weight_space_rows, downstream_rows]
 
 
 # ---------------------------------------------------------------------------------------------- running
