@@ -232,10 +232,7 @@ def derivative_figure(rows: dict, out, title: str = "") -> None:
 
     Derivative panels share one symmetric colour scale per column, from the first row's 99th percentile.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import plt, save_figure
 
     names = list(rows)
     fig, axes = plt.subplots(len(names), 4, figsize=(12.8, 3.3 * len(names)), squeeze=False)
@@ -250,11 +247,7 @@ def derivative_figure(rows: dict, out, title: str = "") -> None:
             ax.imshow(a.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
             ax.set_title(f"{name}: {what}", fontsize=9)
             ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out, title, dpi=100)
 
 
 def time_passes(model: nn.Module, shape, repeats: int = 5) -> dict:

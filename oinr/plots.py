@@ -22,6 +22,16 @@ def _img(x) -> np.ndarray:
     return np.clip(a, 0, 1)
 
 
+def save_figure(fig, out: Path, title: str = "", dpi: int = 110, fontsize: int = 11) -> Path:
+    """The tail every figure shares: an optional suptitle, tight layout, save to `out`, close."""
+    if title:
+        fig.suptitle(title, fontsize=fontsize)
+    fig.tight_layout()
+    fig.savefig(out, dpi=dpi)
+    plt.close(fig)
+    return out
+
+
 def curves(metrics_csv: Path, out: Path, keys=("loss", "psnr"), title: str = "") -> Path:
     """Loss (log scale) and other metrics against step, one panel each, from a metrics.csv."""
     rows = MetricsLog.read(metrics_csv)
@@ -36,12 +46,7 @@ def curves(metrics_csv: Path, out: Path, keys=("loss", "psnr"), title: str = "")
         if k == "loss":
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, title, fontsize=12)
 
 
 def montage(images: dict, out: Path, title: str = "", error_of: tuple | None = None) -> Path:
@@ -62,12 +67,7 @@ def montage(images: dict, out: Path, title: str = "", error_of: tuple | None = N
         ax.set_title("|error|", fontsize=10)
         ax.axis("off")
         fig.colorbar(h, ax=ax, fraction=0.046, pad=0.04)
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, title)
 
 
 def xy_plot(series: dict, out: Path, xlabel: str, ylabel: str, title: str = "") -> Path:

@@ -88,10 +88,7 @@ def batch_at(train: list[int], step: int, batch: int, seed: int) -> list[int]:
 def strip(rows: dict, columns: list[str], out: Path, error_of: tuple | None = None, title: str = "") -> Path:
     """A grid of frames: one row per held-out frame (``rows[label] = {column: (C, H, W)}``), the given
     columns, and an |error| map of ``error_of = (prediction column, truth column)`` at the end."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plots import plt, save_figure
 
     ncol = len(columns) + (1 if error_of else 0)
     h, w = next(iter(next(iter(rows.values())).values())).shape[-2:]
@@ -112,12 +109,7 @@ def strip(rows: dict, columns: list[str], out: Path, error_of: tuple | None = No
         for ax in axes[r]:
             ax.set_xticks([])
             ax.set_yticks([])
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, title, dpi=120, fontsize=9)
 
 
 def _hwc(x: torch.Tensor) -> np.ndarray:

@@ -51,7 +51,7 @@ def depth_render(vol, axis: int = 2, level: float = 0.5) -> np.ndarray:
 
 def preview(volumes: dict, out: Path, title: str = "", view_axis: int = 2) -> Path:
     """One row per named volume: its three orthogonal mid slices and a shaded depth render."""
-    from .plots import plt
+    from .plots import plt, save_figure
 
     fig, axes = plt.subplots(len(volumes), 4, figsize=(12, 3.1 * len(volumes)), squeeze=False)
     for row, (name, vol) in zip(axes, volumes.items()):
@@ -64,9 +64,4 @@ def preview(volumes: dict, out: Path, title: str = "", view_axis: int = 2) -> Pa
         row[3].set_title(f"{name}: render along {'DHW'[view_axis]}", fontsize=9)
         for ax in row:
             ax.axis("off")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out, title, dpi=100)
