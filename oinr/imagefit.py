@@ -28,15 +28,17 @@ def build_image_model(cfg: dict, channels: int, device, shape=None) -> torch.nn.
     before anything is allocated or written, with the --size that fits (`oinr.memory`).
     """
     model = build_model(cfg, 2, channels).to(device)
-    if shape is not None:
-        try:  # checks the grid against the model and sizes grid-bound parts (the CZ operator's coarsest level)
-            model.make_input(tuple(shape))
-        except ValueError as e:
-            name = cfg.get("MODEL", "oinr")
-            raise UserError(f"--model={name} cannot fit a {shape[0]}x{shape[1]} image: {e}") from None
-        if not getattr(model, "grid_bound", False):  # a grid-bound model cannot be probed on a smaller grid
-            check_fits(model, tuple(shape), channels, device, "fitting an image",
-                       lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
+    if shape is None:
+        return model
+    if not getattr(model, "grid_bound", False):  # estimated on a small probe grid, before the real one exists
+        check_fits(model, tuple(shape), channels, device, "fitting an image",
+                   lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
+        return model
+    try:  # a grid-bound model (the CZ operator) checks the grid and sizes its coarsest level for it
+        model.make_input(tuple(shape))
+    except ValueError as e:
+        name = cfg.get("MODEL", "oinr")
+        raise UserError(f"--model={name} cannot fit a {shape[0]}x{shape[1]} image: {e}") from None
     return model
 
 
