@@ -225,11 +225,12 @@ def fit(
                 break
             keep = active.to(value.device)
             torch.where(keep, loss, torch.zeros_like(loss)).sum().backward()
-            frozen = [p.detach().clone() for p in params]
+            frozen = None if bool(active.all()) else [p.detach().clone() for p in params]  # only while any is frozen
             opt.step()
-            with torch.no_grad():  # frozen members: weights restored exactly (Adam's momentum would move them)
-                for p, old in zip(params, frozen):
-                    p.copy_(torch.where(keep.view(-1, *[1] * (p.ndim - 1)), p, old))
+            if frozen is not None:
+                with torch.no_grad():  # frozen members: weights restored exactly (Adam's momentum would move them)
+                    for p, old in zip(params, frozen):
+                        p.copy_(torch.where(keep.view(-1, *[1] * (p.ndim - 1)), p, old))
         else:
             value = float(loss.detach())
             if not math.isfinite(value):
