@@ -37,7 +37,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from .encoding import axis_coords
+from .encoding import axis_coords, cell_coords
 from .errors import UserError
 from .operator import n_params
 
@@ -73,6 +73,10 @@ class _CoordinateMLP(nn.Module):
         x = grid.movedim(1, -1)  # (B, *spatial, d)
         y = self.net(x)  # (B, *spatial, C_out)
         return y.movedim(-1, 1)  # (B, C_out, *spatial)
+
+    def forward_points(self, idx: torch.Tensor, shape) -> torch.Tensor:
+        """The signal at flat cell indices `idx` ``(P,)`` of the grid `shape`: ``(P, C_out)`` (see `oinr.sampling`)."""
+        return self.net(cell_coords(idx, tuple(int(s) for s in shape)))
 
 
 # ---------------------------------------------------------------------------------------------- SIREN

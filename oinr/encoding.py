@@ -42,6 +42,20 @@ def axis_coords(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
 
 
+def cell_coords(idx: torch.Tensor, shape: Sequence[int], dtype=torch.float32) -> torch.Tensor:
+    """Positions ``(P, d)`` in [-1, 1] of the flat (row-major) cell indices `idx` ``(P,)`` of a grid of `shape`.
+
+    The same positions as `axis_coords` on each axis, for models evaluated at a subset of a grid's cells.
+    """
+    coords, rest = [], idx
+    for n in reversed(tuple(shape)):  # row-major: the last axis varies fastest
+        coords.append(rest % n)
+        rest = rest // n
+    axes = [c.to(dtype) * (2.0 / (n - 1)) - 1.0 if n > 1 else torch.zeros(c.shape, dtype=dtype, device=c.device)
+            for c, n in zip(reversed(coords), shape)]  # fmt: skip
+    return torch.stack(axes, dim=-1)  # (P, d)
+
+
 def _offsets(offset, device, dtype) -> torch.Tensor | None:
     if offset is None:
         return None

@@ -116,10 +116,29 @@ def check_fits(model: torch.nn.Module, shape, channels: int, device, what: str, 
 def check_volume_fits(model: torch.nn.Module, shape, tile_shape, device) -> int:
     """Refuse (one-line UserError) a 3D fit whose whole-grid tensors (encoding, target, prediction) plus one
     training step on a tile of `tile_shape` exceed the available memory; returns the estimate in bytes."""
-    cells = math.prod(shape)
     n_in = model.make_input((2,) * len(shape)).shape[1]
-    whole = 4 * cells * (n_in + 3)  # the encoding grid (kept whole, tiles are views of it), target, prediction
-    step = fit_bytes(model, tile_shape, 1)
+    whole = 4 * math.prod(shape) * (n_in + 3)  # the encoding grid (kept whole, tiles are views of it), target, prediction
+    return _check_volume(shape, whole, fit_bytes(model, tile_shape, 1), device, "lower --max_voxels (smaller tiles)")
+
+
+WHOLE_BYTES_PER_CELL = 32  # point-sampled fits: the volume, the surface-band search, the prediction, the IoU's masks
+
+
+def check_points_fit(model: torch.nn.Module, shape, batch: int, device) -> int:
+    """`check_volume_fits` for a model trained on `batch` cells per step (`oinr.sampling`): the whole-grid
+    tensors, one step on the batch (per-point bytes measured on a probe grid) and, for a multiscale model,
+    its coarse grid's step."""
+    from .multiscale import coarse_shape
+
+    per_point = saved_bytes_per_cell(model, len(shape))
+    step = int(per_point * max(batch, 2**18) * 1.5)  # a training batch, or one prediction chunk (2^18 cells)
+    if hasattr(model, "operator"):
+        step += fit_bytes(model.operator, coarse_shape(shape, model.coarse), model.operator.last.out_channels)
+    whole = WHOLE_BYTES_PER_CELL * math.prod(shape)
+    return _check_volume(shape, whole, step, device, "lower --batch (fewer voxels per step)")
+
+
+def _check_volume(shape, whole: int, step: int, device, smaller_step: str) -> int:
     have = available_bytes(device) * HEADROOM
     if whole + step <= have:
         return whole + step
@@ -127,7 +146,7 @@ def check_volume_fits(model: torch.nn.Module, shape, tile_shape, device) -> int:
         side = int(max(shape) * ((have - step) / whole) ** (1 / len(shape)))
         fix = f"pass --resolution={side} (or smaller)"
     else:
-        fix = "lower --max_voxels (smaller tiles per step)"
+        fix = smaller_step
     raise UserError(f"a volume of {'x'.join(map(str, shape))} needs about {_gib(whole + step)} (the grids "
                     f"{_gib(whole)}, one training step {_gib(step)}) but {_gib(have)} is available; {fix}")  # fmt: skip
 

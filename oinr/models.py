@@ -146,4 +146,4 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    from . import baselines, cz, hashgrid  # noqa: F401  (siren, wire, gauss, ffn, finer; cz; hashgrid)
+    from . import baselines, cz, hashgrid, multiscale  # noqa: F401  (siren, wire, gauss, ffn, finer; cz; hashgrid)
