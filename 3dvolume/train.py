@@ -48,7 +48,7 @@ HASH_FEATURES = 2  # hashgrid only: features per level F (Instant-NGP: 2)
 HASH_LOG2_T = 14  # hashgrid only: T = 2^this entries per level (paper: 14..24; 14: 453,219 params at 64^3)
 HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP: 16)
 HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the volume's longest side
-MAX_VOXELS = 2097152  # oinr: memory bound (2^21 = 128^3 cells per step); a larger grid trains on tiles with an exact halo
+MAX_VOXELS = 2097152  # oinr: memory bound (2^21 = 128^3 cells per step); larger grids train on tiles, exact halo
 BATCH = 65536  # pointwise models (multiscale, hashgrid, MLPs): voxels per step
 BAND_FRACTION = 0.5  # pointwise models: share of each batch drawn within BAND_RADIUS of the surface (0: uniform)
 BAND_RADIUS = 2  # pointwise models: the surface band's half-width in voxels

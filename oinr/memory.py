@@ -117,7 +117,7 @@ def check_volume_fits(model: torch.nn.Module, shape, tile_shape, device) -> int:
     """Refuse (one-line UserError) a 3D fit whose whole-grid tensors (encoding, target, prediction) plus one
     training step on a tile of `tile_shape` exceed the available memory; returns the estimate in bytes."""
     n_in = model.make_input((2,) * len(shape)).shape[1]
-    whole = 4 * math.prod(shape) * (n_in + 3)  # the encoding grid (kept whole, tiles are views of it), target, prediction
+    whole = 4 * math.prod(shape) * (n_in + 3)  # the encoding (tiles are views of it), target, prediction
     return _check_volume(shape, whole, fit_bytes(model, tile_shape, 1), device, "lower --max_voxels (smaller tiles)")
 
 

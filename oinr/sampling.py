@@ -30,7 +30,7 @@ def surface_band(vol: torch.Tensor, radius: int = 2, level: float = 0.5) -> torc
 
 def sample_cells(n_cells: int, band: torch.Tensor, batch: int, band_fraction: float, step: int,
                  seed: int = 0) -> torch.Tensor:  # fmt: skip
-    """The `batch` flat cell indices of step `step` ``(batch,)``: a `band_fraction` share from `band`, the rest uniform."""
+    """The `batch` flat cell indices ``(batch,)`` of step `step`: `band_fraction` from `band`, the rest uniform."""
     g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
     n_band = int(round(batch * band_fraction)) if band.numel() else 0
     uniform = torch.randint(0, n_cells, (batch - n_band,), generator=g)
