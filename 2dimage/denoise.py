@@ -12,8 +12,8 @@ every method the same rule (its step count is chosen on kodim23, then it runs on
 `oracle_best_psnr` / `oracle_best_step` (the best logged PSNR against the clean image, which no user
 has) are kept for reference only.
 
-Model and optimiser settings (MODEL, SIZE, GRAY, WIDTHS, KERNEL, LR, ...) are 2dimage/train.py's header,
-overridable here as there.
+Model and optimiser settings (SIZE, GRAY, KERNEL, LR, ...) are 2dimage/train.py's header, overridable here as
+there; MODEL, WIDTHS and BIAS are the conv O-INR's (2dimage/conv.py), for which STEPS was chosen.
 
     python 2dimage/denoise.py [--data=data/kodim23.png --tau=10 --model=wire]
 """
@@ -25,7 +25,10 @@ READOUT = 2.0  # WIRE's `noise_snr`: std of the Gaussian readout noise, in photo
 NOISE_SEED = 0  # seed of the noise draw (separate from SEED so models see the same noisy image)
 # encoding
 OCTAVES = 6  # fewer octaves than train.py: the top frequencies would fit the noise first
-# model: MODEL, SIZE, GRAY, WIDTHS, KERNEL, OMEGA, ... come from 2dimage/train.py's header (--name=value here too)
+# model: SIZE, GRAY, KERNEL, OMEGA, ... come from 2dimage/train.py's header (--name=value here too)
+MODEL = "oinr"  # the full-resolution conv O-INR (STEPS below was chosen for it); multiscale or a baseline also run
+WIDTHS = (32, 32, 32)  # the conv O-INR's widths (2dimage/conv.py)
+BIAS = False  # the conv O-INR's (2dimage/conv.py)
 # optim
 STEPS = 32  # fixed in advance on data/kodim23.png: a 100-step fit there peaked at step 32 (23.50 dB, noisy 17.48)
 LOG_EVERY = 2  # steps between metrics.csv rows (each costs one forward pass for the clean PSNR)

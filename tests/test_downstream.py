@@ -136,7 +136,8 @@ def test_interpolation_refuses_different_initialisations():
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
-    proc = run_script(ROOT / "2dimage" / "train.py", *TINY, "--size=24", "--steps=30", f"--out={out}")
+    conv = ROOT / "2dimage" / "conv.py"  # derive.py reads the conv O-INR
+    proc = run_script(ROOT / "2dimage" / "train.py", conv, *TINY, "--size=24", "--steps=30", f"--out={out}")
     assert proc.returncode == 0, proc.stderr
     return run_folder(proc)
 

@@ -12,7 +12,7 @@ python downstream/derivative/derive.py --run=<2dimage run folder> [--baselines=s
 
 # data
 RUN = ""  # a 2dimage run folder of an O-INR fit; "": fit one first with 2dimage/train.py FIT_ARGS (into OUT)
-FIT_ARGS = ("--size=128",)  # RUN = "": arguments of that fit (2dimage/train.py defaults for the rest)
+FIT_ARGS = ("2dimage/conv.py", "--size=128")  # RUN = "": arguments of that fit: the conv O-INR preset, at 128 px
 MARGIN = -1  # pixels cut at every border before comparing; -1: the O-INR's receptive radius (zero padding reaches it)
 # model
 BASELINES = ("siren", "gauss")  # MLP INRs compared (siren, wire, gauss, ffn, finer); each fitted here or from a run
