@@ -2,6 +2,7 @@
 (960k parameters). MAX_VOXELS splits the grid into 8 tiles of 128^3 plus a halo of 5 (one per step, about 10 GB of
 activations each). Not yet timed on a GPU; on a 2-core CPU one step takes minutes."""
 
+MODEL = "oinr"  # the full-resolution conv O-INR, tiled
 DATA = "data/bunny.obj.gz"
 RESOLUTION = 256
 OCTAVES = 8  # the top octave at a 256 grid's Nyquist, as the CPU default's 6 is at 64's
