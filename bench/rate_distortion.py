@@ -4,7 +4,8 @@ bits per pixel at 16-bit weights, and the time-to-30 dB ratio to the hash grid m
 
     python bench/rate_distortion.py [--seconds=16 --budgets=0.1,0.25 --images=camera --asset=true]
 
-Sizing: O-INR by its widths (the 2dimage/train.py operator, widths (w, w, v) searched for the budget), the
+Sizing: the O-INRs by their widths (multiscale: the 2dimage/train.py default, coarse widths (w, v), w // 2
+features, a head of w; oinr: the conv preset 2dimage/conv.py, widths (w, w, v); v searched for the budget), the
 hash grid by its table size (`oinr.hashgrid.table_size_for_budget`), the coordinate MLPs by their hidden
 width (`oinr.baselines.hidden_for_budget`). A method that cannot land within 5% of a budget gets "—" with
 the reason. Each fit uses its method's learning rate (O-INR the script's LR, the others their registry
@@ -19,8 +20,8 @@ IMAGES = ("camera", "kodim23")  # data/<name>.png; colour is turned gray
 SIZE = 256  # longer side in pixels (kodim23 becomes 256 x 171)
 # run
 BUDGETS = (0.1, 0.25, 0.5, 1.5)  # parameters per pixel
-METHODS = ("oinr", "hashgrid", "siren", "wire", "gauss", "ffn", "finer")
-SECONDS = 16.0  # wall time per fit; 2 images x 4 budgets x 7 methods x 16 s = 15 min (+ about 2 min of probes, SSIM)
+METHODS = ("multiscale", "oinr", "hashgrid", "siren", "wire", "gauss", "ffn", "finer")  # oinr: 2dimage/conv.py
+SECONDS = 16.0  # wall time per fit; 2 images x 4 budgets x 8 methods x 16 s = 17 min (+ about 2 min of probes, SSIM)
 THRESHOLD = 30.0  # dB: the time-to-quality column
 TOLERANCE = 0.05  # a sized model must land within this fraction of the budget
 SEED = 0
@@ -49,6 +50,7 @@ from oinr.plots import plt  # noqa: E402
 from oinr.runs import REPO_ROOT, new_run_dir, pick_device, seed_everything  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
+CONV = script_defaults(REPO_ROOT / "2dimage" / "conv.py")  # the full-resolution conv O-INR's settings
 ASSET_DIR = REPO_ROOT / "asset"
 
 
@@ -59,6 +61,15 @@ class _TimeUp(Exception):
 def _count(cfg: dict, name: str) -> int:
     with torch.device("meta"):  # shapes only
         return n_params(build_model(cfg, 2, 1, name))
+
+
+def _widths(name: str, w: int, v: int, depth: int) -> dict:
+    """Header overrides of an O-INR of scale w: conv widths (w, ..., w, v); the multiscale model's features
+    and head follow w (w // 2 features, one head layer of w)."""
+    out = {"WIDTHS": (w,) * (depth - 1) + (v,)}
+    if name == "multiscale":
+        out.update(FEATURES=max(1, w // 2), HEAD_WIDTHS=(w,))
+    return out
 
 
 def size_for_budget(base: dict, name: str, budget: int) -> dict:
@@ -72,31 +83,32 @@ def size_for_budget(base: dict, name: str, budget: int) -> dict:
         }
         t = table_size_for_budget(2, 1, budget, tolerance=TOLERANCE, **{k: base[v] for k, v in keys.items()})
         return {"HASH_TABLE_SIZE": t}
-    if name == "oinr":  # widths (w, ..., w, v): w sets the scale, v (the count is linear in it) fills the gap
-        depth, cands = len(base["WIDTHS"]), []
+    if name in ("oinr", "multiscale"):  # widths (w, ..., w, v): w sets the scale, v (linear in the count) fills the gap
+        conv = {**base, **CONV} if name == "oinr" else base
+        depth, cands = len(conv["WIDTHS"]), []
         for w in range(1, 1025):
-            a, b = (_count({**base, "WIDTHS": (w,) * (depth - 1) + (v,)}, "oinr") for v in (1, 2))
+            a, b = (_count({**conv, **_widths(name, w, v, depth)}, name) for v in (1, 2))
             v = min(max(w // 2 or 1, round((budget - a) / (b - a)) + 1), 2 * w)  # v in [w/2, 2w]: no bottleneck
-            cands.append(((w,) * (depth - 1) + (v,), a + (b - a) * (v - 1)))
+            cands.append((w, v, a + (b - a) * (v - 1)))
             if a > budget:  # a larger w only adds
                 break
         # within 1% of the budget, the most uniform widths; else the closest count
-        pick = min(cands, key=lambda c: (abs(c[1] - budget) > 0.01 * budget, abs(c[0][-1] / c[0][0] - 1),
-                                         abs(c[1] - budget)))  # fmt: skip
-        overrides = {"WIDTHS": pick[0]}
+        pick = min(cands, key=lambda c: (abs(c[2] - budget) > 0.01 * budget, abs(c[1] / c[0] - 1), abs(c[2] - budget)))
+        overrides = _widths(name, pick[0], pick[1], depth)
+        base = conv
     else:
         overrides = {"HIDDEN": hidden_for_budget(name, 2, 1, base["LAYERS"], budget)}
     n = _count({**base, **overrides}, name)
     if abs(n - budget) > TOLERANCE * budget:
-        smallest = _count({**base, **({"WIDTHS": (1,) * len(base["WIDTHS"])} if name == "oinr" else {"HIDDEN": 1})},
-                          name)  # fmt: skip
+        tiny = _widths(name, 1, 1, len(base["WIDTHS"])) if name in ("oinr", "multiscale") else {"HIDDEN": 1}
+        smallest = _count({**base, **tiny}, name)
         why = f"its smallest size has {smallest}" if n > budget else f"its closest size has {n}"
         raise UserError(f"{name} cannot land within {TOLERANCE:.0%} of {budget} parameters ({why})")
     return overrides
 
 
 def build(base: dict, name: str, overrides: dict, device) -> torch.nn.Module:
-    cfg = {**base, **overrides}
+    cfg = {**base, **(CONV if name == "oinr" else {}), **overrides}
     if name == "hashgrid":  # an exact table size (not a power of two): built directly, as the registry would
         from oinr.hashgrid import HashGrid
 
@@ -205,8 +217,9 @@ def main():
     configure(globals())
     check(SECONDS > 0, f"--seconds must be > 0, got {SECONDS}")
     check(len(BUDGETS) > 0 and min(BUDGETS) > 0, f"--budgets must be positive parameters per pixel, got {BUDGETS}")
-    unknown = [m for m in METHODS if m not in ("oinr", "hashgrid", *BASELINES)]
-    check(not unknown, f"unknown method(s) {', '.join(unknown)}; use oinr, hashgrid, {', '.join(BASELINES)}")
+    unknown = [m for m in METHODS if m not in ("multiscale", "oinr", "hashgrid", *BASELINES)]
+    valid = ", ".join(("multiscale", "oinr", "hashgrid", *BASELINES))
+    check(not unknown, f"unknown method(s) {', '.join(unknown)}; use {valid}")
     device = pick_device(DEVICE)
     images = {}
     for name in IMAGES:
