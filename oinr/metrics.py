@@ -46,3 +46,17 @@ def iou(pred, target, threshold: float = 0.5) -> float:
     t = torch.as_tensor(target) > threshold
     union = (p | t).sum().item()
     return 1.0 if union == 0 else (p & t).sum().item() / union
+
+
+def chamfer(mesh_a, mesh_b, points: int = 30000, seed: int = 0) -> float:
+    """Symmetric Chamfer distance of two surfaces (trimesh meshes, or None for no surface): the mean of
+    the two mean nearest-neighbour distances between `points` samples drawn uniformly on each surface,
+    in the meshes' units (`oinr.surface.surface` meshes live in the unit cube). Inf if either is empty."""
+    import trimesh
+    from scipy.spatial import cKDTree
+
+    if mesh_a is None or mesh_b is None or mesh_a.area <= 0 or mesh_b.area <= 0:
+        return math.inf
+    pa, _ = trimesh.sample.sample_surface(mesh_a, points, seed=seed)  # (points, 3)
+    pb, _ = trimesh.sample.sample_surface(mesh_b, points, seed=seed + 1)
+    return float(0.5 * (cKDTree(pb).query(pa)[0].mean() + cKDTree(pa).query(pb)[0].mean()))
