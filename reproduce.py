@@ -40,7 +40,8 @@ from oinr.operator import n_params  # noqa: E402
 from oinr.plots import xy_plot  # noqa: E402
 from oinr.runs import REPO_ROOT, MetricsLog, pick_device  # noqa: E402
 
-MODELS = ["oinr", "siren", "wire", "gauss", "ffn", "finer"]
+MODELS = ["oinr", "siren", "wire", "gauss", "ffn", "finer"]  # the denoising tables; the image table adds multiscale
+CONV_2D, CONV_3D = REPO_ROOT / "2dimage" / "conv.py", REPO_ROOT / "3dvolume" / "conv.py"  # the conv O-INR presets
 IMAGES = {"camera": "data/camera.png", "kodim23": "data/kodim23.png"}
 TRAIN, DENOISE = REPO_ROOT / "2dimage" / "train.py", REPO_ROOT / "2dimage" / "denoise.py"
 
@@ -67,7 +68,9 @@ TABLES = {
     "image": Table(
         "Image fitting (PSNR against the target)",
         ["psnr", "ssim"],
-        "Equal wall-time budget per row at quick scale; baselines sized to O-INR's parameter count. Each baseline "
+        "Equal wall-time budget per row at quick scale; baselines sized to the default O-INR's parameter count "
+        "(multiscale: 2dimage/train.py's default; oinr: the full-resolution conv preset 2dimage/conv.py). "
+        "Each baseline "
         "runs at the best learning rate the harness knows for it (a 64 px sweep on the cameraman, "
         "oinr/baselines.py); siren_paper is SIREN at its paper's lr 1e-4; hashgrid is the Instant-NGP "
         "multiresolution hash grid (the peer a user picks for speed) with the power-of-two table nearest that count.",
@@ -94,7 +97,9 @@ TABLES = {
     "volume": Table(
         "3D occupancy (IoU at threshold 0.5)",
         ["iou", "mse", "peak_memory_mb"],
-        "The script's default setting (quick) or 3dvolume/paper.py (paper).",
+        "Quick scale: the script's default (the multiscale O-INR at 128^3, trained on voxel batches near the "
+        "surface) and the conv O-INR preset 3dvolume/conv.py (full-grid convs at 64^3); paper scale: "
+        "3dvolume/paper.py. bench/volume_fit.py compares the hash grid, SIREN and WIRE at equal time and size.",
     ),
     "video": Table(
         "Video: held-out frames (train on every FRAME_GAP-th frame, PSNR on the frames between)",
@@ -180,10 +185,10 @@ def _header(script: Path, overrides: dict) -> dict:
 
 
 def _matched_hidden(cfg: dict, model: str, channels: int) -> int:
-    """The baseline width whose parameter count matches O-INR's in this config."""
+    """The baseline width whose parameter count matches the header's O-INR (its MODEL) in this config."""
     from oinr.baselines import hidden_for_budget
 
-    budget = n_params(build_image_model({**cfg, "MODEL": "oinr"}, channels, "cpu"))
+    budget = n_params(build_image_model(cfg, channels, "cpu"))  # the header's own O-INR (MODEL)
     return hidden_for_budget(model, 2, channels, cfg["LAYERS"], budget)
 
 
@@ -191,7 +196,7 @@ def _matched_hash(cfg: dict, channels: int, hw: tuple) -> int:
     """The hash grid's log2 table size (the header takes powers of two) whose count is nearest O-INR's."""
     from oinr.hashgrid import count_params
 
-    budget = n_params(build_image_model({**cfg, "MODEL": "oinr"}, channels, "cpu"))
+    budget = n_params(build_image_model(cfg, channels, "cpu"))  # the header's own O-INR (MODEL)
     count = lambda e: count_params(2, channels, 2**e, cfg["HASH_LEVELS"], cfg["HASH_FEATURES"], cfg["HASH_MIN_RES"],
                                    max(hw))  # fmt: skip
     return min(range(4, 25), key=lambda e: abs(math.log(count(e) / budget)))
@@ -239,15 +244,19 @@ def image_rows(scale: str) -> list[Row]:
                 base.update(script_defaults(REPO_ROOT / "2dimage" / "paper.py"))
             img = load_image(resolve_path(path), base["SIZE"], base["GRAY"], verbose=False)
             c, hw = img.shape[0], tuple(img.shape[1:])
-            for model in [*MODELS, *(["siren_paper", "hashgrid"] if table == "image" else [])]:
+            image = table == "image"
+            extra = ["siren_paper", "hashgrid"] if image else []
+            for model in [*(["multiscale"] if image and scale == "quick" else []), *MODELS, *extra]:
                 setting = ["--baseline_setting=paper"] if model.endswith("_paper") else []
                 model = model.removesuffix("_paper")
-                cfg = {**base, "MODEL": model, "BASELINE_SETTING": "paper" if setting else "tuned"}
-                args = [*preset, f"--data={path}", f"--model={model}", *setting]
+                conv = image and scale == "quick" and model == "oinr"  # the conv O-INR of the image table: its preset
+                cfg = {**base, **(script_defaults(CONV_2D) if conv else {}), "MODEL": model,
+                       "BASELINE_SETTING": "paper" if setting else "tuned"}  # fmt: skip
+                args = [*preset, *([str(CONV_2D)] if conv else []), f"--data={path}", f"--model={model}", *setting]
                 if model == "hashgrid":
                     cfg["HASH_LOG2_T"], cfg["HASH_MAX_RES"] = _matched_hash(base, c, hw), max(hw)
                     args.append(f"--hash_log2_t={cfg['HASH_LOG2_T']}")
-                elif model != "oinr":
+                elif model not in ("oinr", "multiscale"):
                     cfg["HIDDEN"] = _matched_hidden(base, model, c)
                     args.append(f"--hidden={cfg['HIDDEN']}")
                 budget = (cfg, c, hw) if scale == "quick" and select is None else None
@@ -263,9 +272,14 @@ def continuous_rows(scale: str) -> list[Row]:
 
 
 def volume_rows(scale: str) -> list[Row]:
-    """The Stanford bunny's occupancy."""
-    preset = [str(REPO_ROOT / "3dvolume" / "paper.py")] if scale == "paper" else []
-    return [Row("volume/bunny/oinr", "volume", REPO_ROOT / "3dvolume" / "train.py", preset)]
+    """The Stanford bunny's occupancy: the multiscale default at 128^3 and the conv O-INR preset at 64^3."""
+    script = REPO_ROOT / "3dvolume" / "train.py"
+    if scale == "paper":
+        return [Row("volume/bunny/oinr", "volume", script, [str(REPO_ROOT / "3dvolume" / "paper.py")])]
+    return [
+        Row("volume/bunny/multiscale", "volume", script),
+        Row("volume/bunny/oinr", "volume", script, [str(CONV_3D)]),
+    ]
 
 
 SEQUENCE = REPO_ROOT / "sequence" / "train.py"

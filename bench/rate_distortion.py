@@ -32,7 +32,6 @@ ASSET = False  # True: also copy both figures, small, into asset/
 
 import json  # noqa: E402
 import shutil  # noqa: E402
-import time  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -41,21 +40,17 @@ from oinr.config import configure, script_defaults  # noqa: E402
 from oinr.data import load_image, resolve_path  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
 from oinr.experiment import check  # noqa: E402
-from oinr.fitting import FitConfig, fit  # noqa: E402
 from oinr.hashgrid import table_size_for_budget  # noqa: E402
-from oinr.metrics import psnr, psnr_from_mse, ssim  # noqa: E402
+from oinr.metrics import psnr, ssim  # noqa: E402
 from oinr.models import build_model, model_lr  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.plots import plt  # noqa: E402
 from oinr.runs import REPO_ROOT, new_run_dir, pick_device, seed_everything  # noqa: E402
+from oinr.timed import timed_fit  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 CONV = script_defaults(REPO_ROOT / "2dimage" / "conv.py")  # the full-resolution conv O-INR's settings
 ASSET_DIR = REPO_ROOT / "asset"
-
-
-class _TimeUp(Exception):
-    """Raised from inside the loss when the wall-time budget is spent; the model keeps its last step."""
 
 
 def _count(cfg: dict, name: str) -> int:
@@ -116,42 +111,6 @@ def build(base: dict, name: str, overrides: dict, device) -> torch.nn.Module:
                         table_size=cfg["HASH_TABLE_SIZE"], min_res=cfg["HASH_MIN_RES"],
                         max_res=cfg["HASH_MAX_RES"]).to(device)  # fmt: skip
     return build_model(cfg, 2, 1, name).to(device)
-
-
-def timed_fit(model, lr: float, grid, y, seconds: float) -> dict:
-    """Fit for `seconds` of wall time with a cosine decay over the steps a 2-step probe predicts."""
-    probe = [p.detach().clone() for p in model.parameters()]
-    t0 = time.perf_counter()
-    for _ in range(2):  # the probe: forward + backward, then the weights restored
-        model.zero_grad(set_to_none=True)
-        torch.mean((model(grid) - y) ** 2).backward()
-    per_step = (time.perf_counter() - t0) / 2
-    with torch.no_grad():
-        for p, q in zip(model.parameters(), probe):
-            p.copy_(q)
-    steps = max(10, int(seconds / (per_step * 1.1)))  # 1.1: Adam's own cost
-    trace = []  # (seconds since the start, training PSNR of the state the loss is computed on)
-    start = time.perf_counter()
-
-    def loss_fn(m, step):
-        elapsed = time.perf_counter() - start
-        if elapsed > seconds and torch.is_grad_enabled():
-            raise _TimeUp
-        loss = torch.mean((m(grid) - y) ** 2)
-        if torch.is_grad_enabled():
-            trace.append((elapsed, psnr_from_mse(float(loss.detach()), 2.0)))  # [-1, 1]: the same dB as [0, 1]
-        return loss
-
-    fc = FitConfig(steps=steps, lr=lr, schedule="cosine", log_every=10**9, ckpt_every=10**9, progress=False,
-                   betas=tuple(getattr(model, "adam_betas", (0.9, 0.999))),
-                   eps=float(getattr(model, "adam_eps", 1e-8)))  # fmt: skip
-    try:
-        fit(model, loss_fn, fc)
-    except _TimeUp:
-        pass
-    hit = next((t for t, p in trace if p >= THRESHOLD), None)
-    return {"steps": len(trace), "planned_steps": steps, "seconds": time.perf_counter() - start,
-            "time_to_threshold": hit, "trace": trace}  # fmt: skip
 
 
 def _plot(results: list, budgets, images, run) -> tuple:
@@ -249,7 +208,7 @@ def main():
                 seed_everything(SEED)
                 model = build(cfg, name, overrides, device)
                 grid = model.make_input((h, w))  # (1, C_in, H, W)
-                out = timed_fit(model, model_lr({**cfg, "MODEL": name}), grid, y, SECONDS)
+                out = timed_fit(model, model_lr({**cfg, "MODEL": name}), grid, y, SECONDS, THRESHOLD)
                 with torch.no_grad():
                     pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (1, H, W)
                 n = n_params(model)
