@@ -12,5 +12,6 @@ KERNEL = 3
 BIAS = False  # the paper: none
 OMEGA = 2.0  # 2 reaches IoU 0.95 sooner than 1 on the bunny
 FIRST_OMEGA = 2.0
+LR = 1e-2
 STEPS = 150  # the bunny passes IoU 0.95 before step 100
 LOG_EVERY = 25

@@ -37,7 +37,7 @@ KERNEL = 3  # odd conv kernel size (oinr: the receptive radius, and so the tilin
 COARSE = 4  # multiscale: voxels per coarse cell along each axis (128^3 -> a 33^3 conv grid)
 FEATURES = 16  # multiscale: channels the coarse operator hands to the pointwise head
 HEAD_WIDTHS = (32,)  # multiscale: pointwise sine layers on [interpolated features, fine encoding]
-HEAD_OMEGA = 1.0  # multiscale: sine frequency of the head's first layer
+HEAD_OMEGA = 2.0  # multiscale: the head's first sine frequency (bunny, 300 steps, lr 2e-2: 1: IoU 0.9926, 2: 0.9939)
 FIRST_OMEGA = 1.0  # sine frequency of the first conv's activation
 BIAS = True  # conv biases (the paper: none; the conv preset keeps none)
 OMEGA = 1.0  # sine frequency of the hidden activations
@@ -54,7 +54,7 @@ BAND_FRACTION = 0.5  # pointwise models: share of each batch drawn within BAND_R
 BAND_RADIUS = 2  # pointwise models: the surface band's half-width in voxels
 # optim
 STEPS = 600  # Adam steps (each on one batch of voxels, the whole grid or one tile); IoU 0.99 near step 300
-LR = 1e-2  # O-INR learning rate (hashgrid: its registry lr, 1e-2, with the paper's Adam betas and eps)
+LR = 2e-2  # O-INR learning rate (multiscale, bunny, 300 steps, head omega 2: 1e-2 -> IoU 0.9913, 2e-2 -> 0.9939)
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR

@@ -73,7 +73,10 @@ def timed_fit(model, lr: float, vol: torch.Tensor, seconds: float, batch: int, b
     shape, target = tuple(vol.shape), vol.flatten()
     pointwise = hasattr(model, "forward_points")
     band = surface_band(vol, 2)
-    grid = None if pointwise else model.make_input(shape)
+    cl = torch.channels_last_3d  # the conv model as 3dvolume/train.py runs it (about 2x faster 3D convs on a CPU)
+    if not pointwise:
+        model.to(memory_format=cl)
+    grid = None if pointwise else model.make_input(shape).contiguous(memory_format=cl)
 
     def loss_at(step):
         if not pointwise:
