@@ -59,6 +59,7 @@ class FitConfig:
     desc: str = "fit"
     betas: tuple = (0.9, 0.999)
     eps: float = 1e-8
+    optimizer: str = "adam"  # adam, or sgd (momentum betas[0]: an update linear in the gradients)
 
 
 @dataclass
@@ -149,7 +150,12 @@ def fit(
         raise UserError(f"--steps must be > 0, got {fc.steps}")
     if not fc.lr > 0:
         raise UserError(f"--lr must be > 0, got {fc.lr}")
-    opt = torch.optim.Adam(model.parameters(), lr=fc.lr, betas=fc.betas, eps=fc.eps)
+    if fc.optimizer not in ("adam", "sgd"):
+        raise UserError(f"--optimizer must be adam or sgd, got {fc.optimizer!r}")
+    if fc.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=fc.lr, momentum=fc.betas[0])
+    else:
+        opt = torch.optim.Adam(model.parameters(), lr=fc.lr, betas=fc.betas, eps=fc.eps)
     start, elapsed0 = 0, 0.0
     ckpt = Path(run) / "ckpt.pt" if run is not None else None
     members = getattr(model, "members", None)  # K for an Ensemble

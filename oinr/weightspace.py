@@ -94,7 +94,7 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
     target = float(cfg["TARGET_PSNR"])
     fc = FitConfig(steps=int(cfg["STEPS"]), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
                    final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
-                   progress=progress, desc=f"{n} fields")  # fmt: skip
+                   progress=progress, desc=f"{n} fields", optimizer=cfg.get("OPTIMIZER", "adam"))  # fmt: skip
     # STOP_AT_TARGET False: every network takes STEPS steps, so all move comparably far from the shared init
     stop = (lambda met: met["psnr"] >= target) if cfg.get("STOP_AT_TARGET", True) else None
     res = fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)

@@ -69,6 +69,7 @@ TARGET_PSNR = 30.0  # dB on [0, 1]; networks below it are flagged (reached=False
 STOP_AT_TARGET = False  # True: a network stops once it reaches TARGET_PSNR (checked every LOG_EVERY steps)
 LR = 5e-3  # Adam lr for oinr (2e-2 reaches 30 dB sooner but kNN on weights drops 64% -> 52%, see above)
 BASELINE_LR = 0.0  # > 0: the learning rate of a baseline MODEL (0: its tuned registry value)
+OPTIMIZER = "adam"  # adam, or sgd with momentum 0.9 (an update linear in the gradients, see the docstring)
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at STEPS
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
 CHUNK = 512  # networks per batched fit (memory ~ CHUNK * widths * H * W floats; larger is faster until it spills)
