@@ -126,3 +126,23 @@ def test_iou_and_chamfer_of_two_concentric_spheres():
     exact = trimesh.creation.icosphere(subdivisions=5, radius=0.3)
     exact.apply_translation(np.full(3, 0.5))
     assert chamfer(mc, exact) < 1.5 / 64
+
+
+def test_rate_distortion_sizes_both_oinrs_to_the_budget():
+    import importlib.util
+
+    from oinr.config import script_defaults
+    from oinr.errors import UserError
+    from oinr.runs import REPO_ROOT
+
+    spec = importlib.util.spec_from_file_location("rd", REPO_ROOT / "bench" / "rate_distortion.py")
+    rd = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rd)
+    base = {**script_defaults(REPO_ROOT / "2dimage" / "train.py"), "HASH_MAX_RES": 256}
+    for name in ("multiscale", "oinr"):
+        for budget in (6554, 16384, 32768, 98304):
+            over = rd.size_for_budget(base, name, budget)
+            n = rd._count({**base, **(rd.CONV if name == "oinr" else {}), **over}, name)
+            assert abs(n - budget) <= 0.05 * budget, (name, budget, n, over)
+    with pytest.raises(UserError, match="smallest size"):
+        rd.size_for_budget(base, "multiscale", 200)
