@@ -280,6 +280,7 @@ def volume_rows(scale: str) -> list[Row]:
         return [Row("volume/bunny/oinr", "volume", script, [str(REPO_ROOT / "3dvolume" / "paper.py")])]
     return [
         Row("volume/bunny/multiscale", "volume", script),
+        Row("volume/armadillo/multiscale", "volume", script, ["--data=data/armadillo.off.gz"]),
         Row("volume/bunny/oinr", "volume", script, [str(CONV_3D)]),
     ]
 

@@ -155,4 +155,10 @@ def peak_memory_mb(device) -> float:
     """Peak memory of this process in MiB: CUDA's max allocated on a GPU, max resident set size on a CPU."""
     if torch.device(device).type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:  # VmHWM: this process image's own peak (ru_maxrss keeps the parent's size across fork + exec)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # KiB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
