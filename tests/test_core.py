@@ -240,3 +240,16 @@ def test_nan_guard_keeps_last_checkpoint(tmp_path):
     with pytest.raises(Diverged, match="step 13"):
         fit(m, exploding, FitConfig(steps=30, lr=1e-2, ckpt_every=10, progress=False), run=tmp_path)
     assert load_checkpoint(tmp_path / "ckpt.pt")["step"] == 10
+
+
+def test_fit_with_sgd_lowers_the_loss_and_refuses_an_unknown_optimizer():
+    torch.manual_seed(0)
+    model = OINR(None, 1, widths=(4,), kernel_size=3, octaves=2)
+    grid = model.make_input((8, 8))
+    y = torch.rand(1, 1, 8, 8) * 2 - 1
+    loss = lambda m, step: torch.mean((m(grid) - y) ** 2)  # noqa: E731
+    before = float(loss(model, 0))
+    fit(model, loss, FitConfig(steps=30, lr=0.1, optimizer="sgd", progress=False))
+    assert float(loss(model, 0)) < 0.7 * before
+    with pytest.raises(UserError, match="optimizer must be adam or sgd"):
+        fit(model, loss, FitConfig(steps=1, lr=0.1, optimizer="adamw", progress=False))
