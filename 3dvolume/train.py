@@ -51,7 +51,8 @@ HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP:
 HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the volume's longest side
 MAX_VOXELS = 2097152  # oinr: memory bound (2^21 = 128^3 cells per step); larger grids train on tiles, exact halo
 BATCH = 65536  # pointwise models (multiscale, hashgrid, MLPs): voxels per step
-BAND_FRACTION = 0.5  # pointwise models: share of each batch drawn within BAND_RADIUS of the surface (0: uniform)
+BAND_FRACTION = 0.5  # pointwise models: share of each batch drawn within BAND_RADIUS of the surface (0: uniform);
+# on the bunny, 300 steps: 0.5 -> IoU 0.9939 with 203 predicted voxels > 2 voxels from the shape, 0.25 -> 0.9919, 40
 BAND_RADIUS = 2  # pointwise models: the surface band's half-width in voxels
 # optim
 STEPS = 600  # Adam steps (each on one batch of voxels, the whole grid or one tile); IoU 0.99 near step 300
