@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .encoding import axis_coords, encode_coords, encode_grid_derivative, max_octaves
+from .encoding import axis_coords, encode_coords, encode_grid_derivative, nyquist_mask
 from .operator import OINR, Sine
 
 
@@ -123,7 +123,7 @@ def shift_autograd(model: nn.Module, shape, axes=None) -> torch.Tensor:
     pts = torch.stack(torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij"), dim=-1)  # (*shape, d)
     delta = torch.zeros(len(shape), device=dev, requires_grad=True)
     enc = encode_coords(pts + delta, model.octaves).movedim(-1, 0)  # (2Ld, *shape)
-    enc = enc * _nyquist_mask(shape, model.octaves).view(-1, *[1] * len(shape)).to(enc)  # as `encode_grid` caps
+    enc = enc * nyquist_mask(shape, model.octaves).view(-1, *[1] * len(shape)).to(enc)  # as `encode_grid` caps
     base = model.make_input(shape)[0]  # (C_in, *shape): keeps the noise channels, if any
     enc = torch.cat([enc, base[enc.shape[0] :]], dim=0)[None]  # (1, C_in, *shape)
     out = model(enc)  # (1, C_out, *shape)
@@ -131,12 +131,6 @@ def shift_autograd(model: nn.Module, shape, axes=None) -> torch.Tensor:
     (g,) = torch.autograd.grad(out, delta, grad_outputs=u, create_graph=True)  # (d,) = J^T u, linear in u
     rows = [torch.autograd.grad(g[a], u, retain_graph=True)[0] for a in axes]  # J e_a, each (1, C_out, *shape)
     return torch.cat(rows, dim=0).detach()
-
-
-def _nyquist_mask(shape, octaves: int) -> torch.Tensor:
-    """``(2Ld,)`` 1 for the sin/cos channels `encode_grid` keeps on this grid, 0 for the octaves it zeroes."""
-    keep = [[float(o < max_octaves(n)) for o in range(octaves) for _ in (0, 1)] for n in shape]  # axis-major
-    return torch.tensor(keep).flatten()
 
 
 def coordinate_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tensor]:

@@ -37,6 +37,13 @@ def max_octaves(n: int) -> int:
     return max(1, math.ceil(math.log2(max(n - 1, 2) / 2)))
 
 
+def nyquist_mask(shape: Sequence[int], octaves: int) -> torch.Tensor:
+    """``(2Ld,)`` 1 for the sin/cos channels `encode_grid` keeps on a grid of `shape`, 0 for the octaves it zeroes
+    (for encodings built with `encode_coords` at points of that grid)."""
+    keep = [[float(o < max_octaves(n)) for o in range(octaves) for _ in (0, 1)] for n in shape]  # axis-major
+    return torch.tensor(keep).flatten()
+
+
 def axis_coords(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     """The n sample positions of one axis in [-1, 1] (both ends included)."""
     return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .encoding import cell_coords, encode_coords, encode_grid, max_octaves, n_channels
+from .encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask
 from .operator import OINR, Sine
 
 _MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
@@ -116,9 +116,8 @@ class MultiscaleOINR(nn.Module):
     def point_encoding(self, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
         """(coordinates ``(P, d)`` in [-1, 1], fine encoding ``(P, C_in)``) of flat cell indices `idx` of `shape`."""
         x = cell_coords(idx, shape)  # (P, d)
-        enc = encode_coords(x, self.octaves).view(len(idx), self.dims, self.octaves, 2)  # (P, d, L, 2)
-        keep = torch.tensor([[lvl < max_octaves(n) for lvl in range(self.octaves)] for n in shape], device=x.device)
-        return x, (enc * keep[None, :, :, None]).flatten(1)  # capped below each axis's Nyquist, as encode_grid
+        enc = encode_coords(x, self.octaves)  # (P, 2Ld)
+        return x, enc * nyquist_mask(shape, self.octaves).to(enc)  # capped below each axis's Nyquist, as encode_grid
 
     # --------------------------------------------------------------------------------------- forward
 
