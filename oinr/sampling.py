@@ -39,7 +39,7 @@ def sample_cells(n_cells: int, band: torch.Tensor, batch: int, band_fraction: fl
 
 
 @torch.no_grad()
-def predict_points(model: torch.nn.Module, shape, chunk: int = 2**18, out_channels: int = 1) -> torch.Tensor:
+def predict_points(model: torch.nn.Module, shape, chunk: int = 2**18) -> torch.Tensor:
     """The model on every cell of `shape`, in chunks of `chunk` cells: ``(1, C_out, *shape)``.
 
     Only one chunk of the pointwise read-out exists at a time (a multiscale model's coarse grid is
@@ -48,9 +48,11 @@ def predict_points(model: torch.nn.Module, shape, chunk: int = 2**18, out_channe
     shape = tuple(int(s) for s in shape)
     dev = next(model.parameters()).device
     n = math.prod(shape)
-    out = torch.empty(out_channels, n, device=dev)  # (C_out, cells)
     extra = {"feats": model.coarse_features(shape)} if hasattr(model, "coarse_features") else {}
+    out = None  # (C_out, cells), allocated once the first chunk tells C_out
     for lo in range(0, n, chunk):
-        idx = torch.arange(lo, min(lo + chunk, n), device=dev)
-        out[:, lo : lo + len(idx)] = model.forward_points(idx, shape, **extra).T
-    return out.view(1, out_channels, *shape)
+        part = model.forward_points(torch.arange(lo, min(lo + chunk, n), device=dev), shape, **extra).T
+        if out is None:
+            out = part.new_empty(part.shape[0], n)
+        out[:, lo : lo + part.shape[1]] = part
+    return out.view(1, -1, *shape)

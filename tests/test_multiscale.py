@@ -23,7 +23,7 @@ def test_points_equal_the_whole_grid(shape):
     idx = torch.randperm(math.prod(shape))[:60]
     pts = m.forward_points(idx, shape)  # (60, 2)
     torch.testing.assert_close(pts, full.flatten(2)[0].T[idx], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(predict_points(m, shape, chunk=50, out_channels=2), full, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(predict_points(m, shape, chunk=50), full, atol=1e-5, rtol=1e-5)
 
 
 def test_cell_coords_are_the_grid_positions():
