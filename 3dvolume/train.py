@@ -16,9 +16,9 @@ BAND_FRACTION share of them within BAND_RADIUS voxels of the surface (oinr/sampl
 the step and SEED alone, so a resumed run is exact). On the bunny at 128^3 it passes IoU 0.99 by step
 300 and reaches 0.9990 at step 600 (50 s and 108 s on a 2-core CPU) with 28,577 parameters. The
 full-grid conv O-INR of the paper is the preset 3dvolume/conv.py (MODEL = 'oinr'): a grid of more
-than MAX_VOXELS cells then trains
-one tile per step, cropped from the global encoding with a halo of the network's receptive radius,
-so that every prediction, tiled or not, equals the whole-grid one (oinr/tiling.py).
+than MAX_VOXELS cells then trains one tile per step, cropped from the global encoding with a halo of
+the network's receptive radius, so that every prediction, tiled or not, equals the whole-grid one
+(oinr/tiling.py).
 Writes metrics.csv (step, time_s, loss, lr, iou), summary.json (iou, mse, peak_memory_mb, ...),
 target.ply and prediction.ply, figures/preview.png (mid slices and a render of each) and curves.png.
 """
@@ -97,7 +97,7 @@ def volume_loss(out, y):
     return F.binary_cross_entropy_with_logits(out, y) if LOSS == "bce" else torch.mean((out - y) ** 2)
 
 
-def model_step_points(model, vol, device):
+def model_step_points(vol):
     """(loss_fn, predict) for a model with a pointwise read-out: BATCH voxels per step (oinr/sampling.py)."""
     shape = tuple(vol.shape)
     target = vol.flatten() if LOSS == "bce" else vol.flatten() * 2 - 1  # (cells,)
@@ -151,14 +151,15 @@ def main():
     if str(MODEL).lower() == "hashgrid" and not HASH_MAX_RES:  # resolved here so config.json holds it
         cfg["HASH_MAX_RES"] = max(shape)
     model = build_model(cfg, 3, 1).to(device)
+    vol_dev = vol.to(device)  # (D, H, W), the one copy on the device
     pointwise = hasattr(model, "forward_points")  # trains on batches of voxels; else on the whole grid or tiles
     if pointwise:
         check_points_fit(model, shape, BATCH, device)  # before allocating
-        fit_step, tiles = model_step_points(model, vol.to(device), device), []
+        fit_step, tiles = model_step_points(vol_dev), []
     else:
         check(hasattr(model, "receptive_radius"), f"--model={MODEL} has neither a receptive radius to tile by "
               "nor a pointwise read-out")  # fmt: skip
-        fit_step, tiles = model_step_tiles(model, vol.to(device), device)
+        fit_step, tiles = model_step_tiles(model, vol_dev, device)
     run, ckpt = open_run(cfg, "3dvolume", device)
     kind = "occupancy" if is_occupancy(vol) else "density"
     per_step = (f"{BATCH} voxels ({BAND_FRACTION:.0%} near the surface)" if pointwise else
@@ -168,7 +169,7 @@ def main():
     loss_fn, predict = fit_step
 
     def evaluate(m, loss):
-        return {"iou": iou(occupancy(predict(m))[0, 0], vol.to(device))}
+        return {"iou": iou(occupancy(predict(m))[0, 0], vol_dev)}
 
     fc = fit_config(cfg, model_lr(cfg), f"{MODEL} {'x'.join(map(str, shape))}", model)
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt,
