@@ -14,6 +14,7 @@ take alone (equal to separate fits up to float summation order in the batched co
     out = ens(grid)                          # grid (B, C_in, *s) shared, or (K, B, C_in, *s) one per member
     ens.member(k)                            # a plain module holding member k's weights
     ens.flat_weights()                       # (K, P) every member's parameters flattened, in one fixed order
+    ens.set_flat_weights(w)                  # the inverse: (K, P) rows back into the members
 """
 
 from __future__ import annotations
@@ -94,3 +95,16 @@ class Ensemble(nn.Module):
     def flat_weights(self) -> torch.Tensor:
         """``(K, P)``: each member's parameters flattened and concatenated in named_parameters order."""
         return torch.cat([self.stacked[_key(n)].detach().flatten(1) for n in self.names], dim=1)
+
+    @torch.no_grad()
+    def set_flat_weights(self, flat: torch.Tensor) -> None:
+        """Load ``(K, P)`` rows (the layout of `flat_weights`) into the members' parameters."""
+        total = sum(self.stacked[_key(n)][0].numel() for n in self.names)
+        if flat.shape != (self.members, total):
+            raise ValueError(f"expected ({self.members}, {total}) weights, got {tuple(flat.shape)}")
+        o = 0
+        for n in self.names:
+            p = self.stacked[_key(n)]
+            k = p[0].numel()
+            p.copy_(flat[:, o : o + k].reshape(p.shape))
+            o += k

@@ -34,7 +34,8 @@ FORMAT = "oinr-weight-space-1"
 # settings that decide the fitted weights (a file or a chunk made under other values is not mixed in)
 WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
                "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
-               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS")  # fmt: skip
+               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS", "SOLVER",
+               "LAZY_SCALE", "REFINE_STEPS", "REFINE_LR", "OPTIMIZER")  # fmt: skip
 
 
 def fingerprint(cfg: dict) -> str:
@@ -75,39 +76,145 @@ def layout(model: torch.nn.Module) -> list:
     return [(n, list(p.shape)) for n, p in model.named_parameters()]
 
 
-def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, progress: bool = False) -> dict:
+def centred(cfg: dict) -> float:
+    """LAZY_SCALE alpha: each network's field is alpha * (g_theta - g_init) (0: the plain field g_theta)."""
+    return float(cfg.get("LAZY_SCALE") or 0.0)
+
+
+class Fields:
+    """The fields a weight-space run's networks represent on an (H, W) grid, from an ensemble of them.
+
+    With LAZY_SCALE alpha > 0 the field of weights theta is alpha * (g_theta(grid) - g_init(grid)): the network
+    minus the shared init, scaled (the centred model of Chizat, Oyallon & Bach, "On Lazy Training in
+    Differentiable Programming", NeurIPS 2019). Centring makes every init field zero, and a large alpha
+    keeps the fit where the network is nearly linear in its weights (the change needed is ~1/alpha), so
+    the weights a fit lands on are close to a linear map of the image. Targets and fields are on [-1, 1].
+    """
+
+    def __init__(self, cfg: dict, model: torch.nn.Module, shape, device):
+        self.alpha = centred(cfg)
+        self.grid = model.make_input(tuple(shape)).to(device)  # (1, C_in, H, W), shared by every member
+        with torch.no_grad():
+            self.base = model.to(device)(self.grid) if self.alpha > 0 else None  # (1, 1, H, W): g_init
+
+    def __call__(self, ens: Ensemble) -> torch.Tensor:
+        """``(K, 1, 1, H, W)`` the members' fields."""
+        out = ens(self.grid)
+        return out if self.alpha <= 0 else self.alpha * (out - self.base)
+
+
+def gauss_newton_map(cfg: dict, model: torch.nn.Module, shape, device) -> torch.Tensor:
+    """``(P, H*W)``: the map from a target field (flattened, on [-1, 1]) to the Gauss-Newton step at the init.
+
+    The linearised centred field alpha * J (theta - theta_0), with J the ``(H*W, P)`` Jacobian of the network's
+    output at the shared init, fits a target y exactly (least squares where P < H*W) at the minimum-norm step
+    theta - theta_0 = J^+ y / alpha. J is the same for every network of the data set, so its pseudo-inverse is
+    computed once (float64 SVD) and a whole chunk's step is one matrix product.
+    """
+    from torch.func import functional_call, jacrev
+
+    alpha = centred(cfg)
+    if alpha <= 0:
+        raise UserError("--solver=gauss-newton needs --lazy_scale > 0 (a centred field, see oinr.weightspace.Fields)")
+    h, w = shape
+    p = sum(q.numel() for q in model.parameters())
+    if h * w * p * 8 > 4 * 2**30:
+        raise UserError(f"the {h * w} x {p} Jacobian of one network needs {h * w * p * 8 / 2**30:.1f} GiB; "
+                        "use --solver=adam for signals this large")  # fmt: skip
+    model = model.to(device)
+    grid = model.make_input((h, w)).to(device)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    jac = jacrev(lambda q: functional_call(model, q, (grid,)).flatten(), chunk_size=256)(params)
+    jac = torch.cat([jac[k].flatten(1) for k, _ in model.named_parameters()], dim=1)  # (H*W, P), parameter order
+    return (torch.linalg.pinv(jac.double().cpu()) / alpha).float().to(device)  # (P, H*W)
+
+
+def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, progress: bool = False,
+              gn_map: torch.Tensor | None = None) -> dict:  # fmt: skip
     """Fit one copy of `model` (the shared init) to each image of `images` ``(n, H, W)`` in [0, 1], all at once.
 
-    Returns ``weights`` (n, P), ``psnr`` (n,), ``steps`` (n,), ``reached`` (n,) on the CPU.
+    SOLVER 'adam': STEPS Adam steps of every network from the init (each stopping at TARGET_PSNR when
+    STOP_AT_TARGET). SOLVER 'gauss-newton': one Gauss-Newton step at the shared init (`gauss_newton_map`,
+    computed here unless `gn_map` is given), then up to REFINE_STEPS Adam steps at REFINE_LR for the
+    networks it leaves below TARGET_PSNR, each stopping once it reaches it.
+
+    Returns ``weights`` (n, P), ``psnr`` (n,), ``steps`` (n,) (updates taken; the Gauss-Newton step counts
+    one), ``reached`` (n,) on the CPU.
     """
     n, h, w = images.shape
     ens = Ensemble.replicate(model, n).to(device)
-    grid = ens.make_input((h, w))  # (1, C_in, H, W), shared by every member
+    fields = Fields(cfg, model, (h, w), device)
     y = (images.to(device) * 2 - 1)[:, None, None]  # (n, 1, 1, H, W): targets on [-1, 1]
+    target = float(cfg["TARGET_PSNR"])
+    solver = str(cfg.get("SOLVER", "adam")).lower()
+    if solver not in ("adam", "gauss-newton"):
+        raise UserError(f"--solver must be adam or gauss-newton, got {solver!r}")
+
+    def psnr_of(m) -> torch.Tensor:  # (n,) of the clamped reconstruction on [0, 1]
+        with torch.no_grad():
+            mse = (((fields(m) + 1) / 2).clamp(0, 1) - (y + 1) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+            return 10 * torch.log10(1.0 / mse.clamp_min(1e-20))
+
+    if solver == "adam":
+        fc = _fit_config(cfg, int(cfg["STEPS"]), model_lr(cfg), progress, f"{n} fields")
+        # STOP_AT_TARGET False: every network takes STEPS steps, so all move comparably far from the shared init
+        res = _adam(ens, fields, y, fc, target if cfg.get("STOP_AT_TARGET", True) else None)
+        steps, diverged = res.member_steps, res.diverged
+    else:
+        gn = gauss_newton_map(cfg, model, (h, w), device) if gn_map is None else gn_map.to(device)
+        theta0 = ens.flat_weights()  # (n, P), every row the shared init
+        with torch.no_grad():
+            ens.set_flat_weights(theta0 + y.flatten(1) @ gn.T)
+        steps = torch.ones(n, dtype=torch.long)
+        diverged = torch.zeros(n, dtype=torch.bool)
+        below = (psnr_of(ens).cpu() < target).nonzero().flatten()
+        refine = int(cfg.get("REFINE_STEPS", 0))
+        if refine > 0 and len(below):
+            sub = Ensemble.replicate(model, len(below)).to(device)
+            sub.set_flat_weights(ens.flat_weights()[below.to(device)])
+            fc = _fit_config(cfg, refine, float(cfg["REFINE_LR"]), progress, f"refining {len(below)} of {n}")
+            res = _adam(sub, fields, y[below.to(device)], fc, target)
+            with torch.no_grad():
+                flat = ens.flat_weights()
+                flat[below.to(device)] = sub.flat_weights()
+                ens.set_flat_weights(flat)
+            steps[below] += res.member_steps
+            diverged[below] = res.diverged
+    psnr = psnr_of(ens).float().cpu()
+    return {
+        "weights": ens.flat_weights().float().cpu(),
+        "psnr": psnr,
+        "steps": steps.to(torch.int32),
+        "reached": (psnr >= target) & ~diverged,
+    }
+
+
+def _fit_config(cfg: dict, steps: int, lr: float, progress: bool, desc: str) -> FitConfig:
+    return FitConfig(steps=steps, lr=lr, schedule=cfg.get("SCHEDULE", "cosine"),
+                     final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
+                     progress=progress, desc=desc, optimizer=cfg.get("OPTIMIZER", "adam"))  # fmt: skip
+
+
+def _adam(ens: Ensemble, fields: Fields, y: torch.Tensor, fc: FitConfig, target: float | None):
+    """The shared loop on every member's field against its target ``y`` (k, 1, 1, H, W); stop at `target` dB."""
 
     def loss_fn(m, step):
-        return ((m(grid) - y) ** 2).mean(dim=(1, 2, 3, 4))  # (n,) one loss per network
+        return ((fields(m) - y) ** 2).mean(dim=(1, 2, 3, 4))  # (k,) one loss per network
 
     def evaluate(m, loss):
         return {"psnr": 10 * torch.log10(4.0 / loss.clamp_min(1e-20))}  # MSE on [-1, 1]: data range 2
 
-    target = float(cfg["TARGET_PSNR"])
-    fc = FitConfig(steps=int(cfg["STEPS"]), lr=model_lr(cfg), schedule=cfg.get("SCHEDULE", "cosine"),
-                   final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
-                   progress=progress, desc=f"{n} fields", optimizer=cfg.get("OPTIMIZER", "adam"))  # fmt: skip
-    # STOP_AT_TARGET False: every network takes STEPS steps, so all move comparably far from the shared init
-    stop = (lambda met: met["psnr"] >= target) if cfg.get("STOP_AT_TARGET", True) else None
-    res = fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)
+    stop = None if target is None else (lambda met: met["psnr"] >= target)
+    return fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)
+
+
+def render(cfg: dict, weights: torch.Tensor, shape, device="cpu") -> torch.Tensor:
+    """``(n, H, W)`` on [0, 1]: the fields that rows of a fitted file's ``weights`` (n, P) represent."""
+    model = init_model(cfg)
+    ens = Ensemble.replicate(model, len(weights)).to(device)
+    ens.set_flat_weights(weights.to(device))
     with torch.no_grad():
-        rec = ((ens(grid) + 1) / 2).clamp(0, 1)  # (n, 1, 1, H, W)
-        mse = ((rec - y.add(1).div(2)) ** 2).mean(dim=(1, 2, 3, 4))
-        psnr = 10 * torch.log10(1.0 / mse.clamp_min(1e-20))
-    return {
-        "weights": ens.flat_weights().float().cpu(),
-        "psnr": psnr.float().cpu(),
-        "steps": res.member_steps.to(torch.int32),
-        "reached": (psnr.cpu() >= target) & ~res.diverged,
-    }
+        return ((Fields(cfg, model, shape, device)(ens) + 1) / 2).clamp(0, 1)[:, 0, 0].cpu()
 
 
 def mean_image_init(cfg: dict, model: torch.nn.Module, images: torch.Tensor, steps: int) -> torch.nn.Module:

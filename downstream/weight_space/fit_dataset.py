@@ -70,10 +70,14 @@ MEAN_INIT_STEPS = 0  # > 0: the shared init is first fitted to the training set'
 HIDDEN = 32  # siren only: hidden width
 LAYERS = 2  # siren only: hidden layers
 # optim
-STEPS = 150  # steps per network (the cosine schedule spans it; 100 leaves some fields at 29.4 dB)
+SOLVER = "gauss-newton"  # gauss-newton (one Gauss-Newton step at the shared init, then REFINE_STEPS) or adam (STEPS)
+LAZY_SCALE = 64.0  # alpha: a network's field is alpha * (net - init) (centred; 0: the plain net, adam only)
+REFINE_STEPS = 100  # gauss-newton: Adam steps for the networks its step leaves below TARGET_PSNR (0: none)
+REFINE_LR = 1e-4  # gauss-newton: their Adam lr (a centred field's weights move ~1/LAZY_SCALE)
+STEPS = 150  # adam: steps per network (the cosine schedule spans it; 100 leaves some fields at 29.4 dB)
 TARGET_PSNR = 30.0  # dB on [0, 1]; networks below it are flagged (reached=False)
 STOP_AT_TARGET = False  # True: a network stops once it reaches TARGET_PSNR (checked every LOG_EVERY steps)
-LR = 5e-3  # Adam lr for oinr (2e-2 reaches 30 dB sooner but kNN on weights drops 64% -> 52%, see above)
+LR = 5e-3  # adam: lr for oinr (2e-2 reaches 30 dB sooner but kNN on weights drops 64% -> 52%, see above)
 BASELINE_LR = 0.0  # > 0: the learning rate of a baseline MODEL (0: its tuned registry value)
 OPTIMIZER = "adam"  # adam, or sgd with momentum 0.9 (an update linear in the gradients; no kNN gain, see above)
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at STEPS
@@ -107,6 +111,7 @@ from oinr.weightspace import (  # noqa: E402
     dataset_images,
     fingerprint,
     fit_chunk,
+    gauss_newton_map,
     init_model,
     layout,
     load_tensors,
@@ -121,6 +126,11 @@ def check_config(cfg: dict) -> None:
     check(cfg["TARGET_PSNR"] > 0, f"--target_psnr must be > 0 dB, got {cfg['TARGET_PSNR']}")
     check(cfg["CHUNK"] > 0, f"--chunk must be > 0, got {cfg['CHUNK']}")
     check(cfg["LIMIT_TRAIN"] >= 0 and cfg["LIMIT_TEST"] >= 0, "--limit_train / --limit_test must be >= 0")
+    check(cfg["SOLVER"] in ("adam", "gauss-newton"), f"--solver must be adam or gauss-newton, got {cfg['SOLVER']!r}")
+    check(cfg["SOLVER"] == "adam" or cfg["LAZY_SCALE"] > 0, "--solver=gauss-newton needs --lazy_scale > 0")
+    check(cfg["LAZY_SCALE"] >= 0 and cfg["REFINE_STEPS"] >= 0, "--lazy_scale and --refine_steps must be >= 0")
+    check(not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
+          "--mean_init_steps has no effect on a centred field (--lazy_scale > 0): every init field is zero")
 
 
 def chunk_path(run: Path, c: int) -> Path:
@@ -161,6 +171,8 @@ def main():
     if MEAN_INIT_STEPS > 0:  # deterministic, so every torchrun rank computes the same shared init
         model = mean_image_init(cfg, model, images[split == 0], MEAN_INIT_STEPS)
     fp = fingerprint(cfg)
+    # the Gauss-Newton map at the shared init: the same for every image, so computed once (by every rank alike)
+    gn = gauss_newton_map(cfg, model, (h, w), device) if SOLVER == "gauss-newton" else None
     chunks = list(range((n + CHUNK - 1) // CHUNK))
 
     rank, world = init_distributed(device)
@@ -190,7 +202,7 @@ def main():
         if read_chunk(chunk_path(run, c), fp, hi - lo) is not None:
             continue
         t = time.perf_counter()
-        out = fit_chunk(cfg, model, images[lo:hi], device, progress=PROGRESS)
+        out = fit_chunk(cfg, model, images[lo:hi], device, progress=PROGRESS, gn_map=gn)
         save_tensors(chunk_path(run, c), out, {"fingerprint": fp, "start": lo, "stop": hi})
         fitted += hi - lo
         print(f"rank {rank}: chunk {c + 1}/{len(chunks)}: {hi - lo} fields in {time.perf_counter() - t:.1f} s, "
@@ -212,7 +224,7 @@ def main():
     cat = lambda k: torch.cat([p[k] for p in parts])
     tensors = {"weights": cat("weights"), "psnr": cat("psnr"), "steps": cat("steps"), "reached": cat("reached"),
                "labels": labels, "split": split, "index": index,
-               "init": torch.cat([p.detach().flatten() for p in model.parameters()])}  # fmt: skip
+               "init": torch.cat([p.detach().cpu().flatten() for p in model.parameters()])}  # fmt: skip
     meta = {"format": FORMAT, "config": json.dumps(cfg), "fingerprint": fp, "layout": json.dumps(layout(model)),
             "shape": json.dumps([h, w]), "classes": json.dumps(classes)}  # fmt: skip
     save_tensors(run / "weights.safetensors", tensors, meta)
