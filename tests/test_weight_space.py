@@ -13,7 +13,7 @@ import torch
 
 from oinr.datasets import load_idx_folder, read_idx, read_idx_pair, write_idx
 from oinr.errors import UserError
-from oinr.weightspace import fit_chunk, init_model, load_tensors, save_tensors
+from oinr.weightspace import fit_chunk, gauss_newton_map, init_model, load_tensors, render, save_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = ROOT / "downstream" / "weight_space" / "fit_dataset.py"
@@ -77,6 +77,54 @@ def test_batched_fit_equals_one_by_one_and_flags_unreached():
     assert not together["reached"].any() and (together["psnr"] > 10).all()
 
 
+GN = {**CFG, "SOLVER": "gauss-newton", "LAZY_SCALE": 64.0, "REFINE_STEPS": 0, "REFINE_LR": 1e-4, "TARGET_PSNR": 30.0}
+
+
+def test_gauss_newton_step_solves_the_linearised_fit_and_the_network_follows():
+    torch.manual_seed(0)
+    images = torch.rand(4, 8, 8)  # noise: the hardest 8x8 targets
+    model = init_model(GN)
+    gn = gauss_newton_map(GN, model, (8, 8), "cpu")
+    theta0 = torch.cat([p.detach().flatten() for p in model.parameters()])
+    y = images.flatten(1) * 2 - 1
+    # the step is alpha * J^+ y: the linearised centred field alpha * J (theta - theta0) equals y
+    from torch.func import functional_call, jacrev
+
+    grid = model.make_input((8, 8))
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    jac = jacrev(lambda q: functional_call(model, q, (grid,)).flatten())(params)
+    jac = torch.cat([jac[k].flatten(1) for k in params], 1)  # (64, P)
+    out = fit_chunk(GN, model, images, "cpu", gn_map=gn)
+    delta = out["weights"] - theta0
+    assert torch.allclose(64.0 * delta @ jac.T, y, atol=2e-3)
+    # the network itself (not its linearisation) then renders the image: alpha keeps it in the linear regime
+    assert (out["psnr"] > 35).all() and out["reached"].all() and out["steps"].tolist() == [1] * 4
+    rendered = render(GN, out["weights"], (8, 8))
+    psnr = 10 * torch.log10(1 / ((rendered - images) ** 2).mean(dim=(1, 2)))
+    assert torch.allclose(psnr, out["psnr"], atol=1e-3)
+    # batched equals one by one, and the map computed inside fit_chunk equals the shared one
+    alone = fit_chunk(GN, model, images[2:3], "cpu")
+    assert torch.allclose(alone["weights"][0], out["weights"][2], atol=1e-6)
+    # at alpha 1 the same step goes far from the init, where the network is not linear: far worse fields
+    weak = fit_chunk({**GN, "LAZY_SCALE": 1.0}, model, images, "cpu")
+    assert (weak["psnr"] < out["psnr"] - 10).all()
+
+
+def test_refinement_takes_over_where_the_step_falls_short():
+    torch.manual_seed(1)
+    images = torch.rand(3, 8, 8)
+    model = init_model(GN)
+    low = {**GN, "LAZY_SCALE": 2.0}  # a weak scale: the step overshoots the linear regime
+    step_only = fit_chunk(low, model, images, "cpu")
+    cfg = {**low, "TARGET_PSNR": float(step_only["psnr"].min()) + 3, "REFINE_STEPS": 40, "REFINE_LR": 3e-3}
+    refined = fit_chunk(cfg, model, images, "cpu")
+    below = step_only["psnr"] < cfg["TARGET_PSNR"]
+    assert below.any()
+    assert (refined["steps"][below] > 1).all() and (refined["steps"][~below] == 1).all()
+    assert (refined["psnr"][below] > step_only["psnr"][below] + 1).all()
+    assert torch.equal(refined["weights"][~below], step_only["weights"][~below])  # the others are left as they were
+
+
 @pytest.fixture(scope="module")
 def single(tmp_path_factory):
     out = tmp_path_factory.mktemp("single")
@@ -138,9 +186,12 @@ def test_classify_beats_chance_and_refuses_a_foreign_file(single, tmp_path):
 
 def test_unreachable_target_is_flagged(tmp_path):
     args = [a for a in TINY if not a.startswith(("--limit", "--target"))]
-    proc = _run([FIT, *args, "--limit_train=6", "--limit_test=2", "--target_psnr=200", f"--out={tmp_path}"])
+    proc = _run([FIT, *args, "--limit_train=6", "--limit_test=2", "--target_psnr=200", "--refine_steps=5",
+                 f"--out={tmp_path}"])  # fmt: skip
     run = _folder(proc)
     s = json.loads((run / "summary.json").read_text())
     assert s["unreached"] == 8 and "stopped at the step limit" in proc.stdout
     t, _ = load_tensors(run / "weights.safetensors")
-    assert not t["reached"].any() and t["steps"].tolist() == [15] * 8
+    assert not t["reached"].any() and t["steps"].tolist() == [6] * 8  # the Gauss-Newton step and 5 refinements
+    proc = _run([FIT, *args, "--solver=gauss-newton", "--lazy_scale=0", f"--out={tmp_path}"])
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: --solver=gauss-newton needs --lazy_scale > 0"
