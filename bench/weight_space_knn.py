@@ -89,6 +89,7 @@ def main():
         torch.set_num_threads(THREADS)
     base = script_defaults(FIT)
     cfg = {**base, **overrides(SET, base), "DATA": DATA, "LIMIT_TRAIN": TRAIN, "LIMIT_TEST": TEST}
+    check(not (MEAN_INIT_STEPS > 0 and cfg["LAZY_SCALE"] > 0), "--mean_init_steps needs --set=LAZY_SCALE=0,SOLVER=adam")
     images, labels, split, _, classes = dataset_images(cfg)
     model = init_model(cfg)
     t0 = time.perf_counter()

@@ -85,3 +85,21 @@ def xy_plot(series: dict, out: Path, xlabel: str, ylabel: str, title: str = "") 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def image_grid(rows: dict, out: Path, col_titles: list | None = None, title: str = "") -> Path:
+    """Rows of equally many images in [0, 1] (name -> list of (H, W[, C]) images), one panel each."""
+    names = list(rows)
+    cols = len(rows[names[0]])
+    fig, axes = plt.subplots(len(names), cols, figsize=(1.6 * cols + 1.2, 1.8 * len(names)), squeeze=False)
+    for r, name in enumerate(names):
+        for c, im in enumerate(rows[name]):
+            a, ax = _img(im), axes[r][c]
+            ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, fontsize=9)
+            if r == 0 and col_titles:
+                ax.set_title(col_titles[c], fontsize=8)
+    return save_figure(fig, out, title)

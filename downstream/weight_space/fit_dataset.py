@@ -124,6 +124,7 @@ from oinr.config import configure  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
 from oinr.experiment import check, finish, setup  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
+from oinr.plots import image_grid  # noqa: E402
 from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.weightspace import (  # noqa: E402
     FORMAT,
@@ -135,6 +136,7 @@ from oinr.weightspace import (  # noqa: E402
     layout,
     load_tensors,
     mean_image_init,
+    render,
     save_tensors,
 )
 
@@ -164,6 +166,16 @@ def read_chunk(path: Path, fp: str, n: int) -> dict | None:
     if meta.get("fingerprint") != fp or len(t.get("weights", ())) != n:
         raise UserError(f"{path} was written under another configuration; resume with the run's own settings")
     return t
+
+
+def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
+    """figures/fields.png: targets and the fields their networks represent, the worst PSNRs and a few others."""
+    psnr = tensors["psnr"]
+    order = torch.argsort(psnr)
+    pick = torch.tensor(list(dict.fromkeys([*order[:5].tolist(), *range(min(5, len(psnr)))])))  # in order, no repeats
+    rendered = render(cfg, tensors["weights"][pick], shape)
+    image_grid({"target": list(images[pick]), "field": list(rendered)}, run / "figures" / "fields.png",
+               [f"#{int(i)} {float(psnr[i]):.1f} dB" for i in pick], "the 5 lowest PSNRs, then the first networks")  # fmt: skip
 
 
 def init_distributed(device) -> tuple[int, int]:
@@ -257,13 +269,14 @@ def main():
                         "min_psnr": float(p["psnr"].min()), "unreached": int((~p["reached"]).sum()),
                         "mean_steps": float(p["steps"].float().mean())})  # fmt: skip
     psnr, reached = tensors["psnr"], tensors["reached"]
+    fields_figure(run, cfg, images, tensors, (h, w))
     if not reached.all():
         print(f"note: {int((~reached).sum())} of {n} networks stopped at the step limit below {TARGET_PSNR} dB "
               "(flagged as reached=False in the file and the summary)")  # fmt: skip
     finish(run, file=str(run / "weights.safetensors"), fields=n, n_train=int((split == 0).sum()),
            n_test=int((split == 1).sum()), mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()),
            unreached=int((~reached).sum()), mean_steps=float(tensors["steps"].float().mean()),
-           n_params=n_params(model), steps=STEPS, fields_fitted_now=fitted, wall_time_s=elapsed,
+           n_params=n_params(model), steps=STEPS if SOLVER == "adam" else 1 + REFINE_STEPS, fields_fitted_now=fitted, wall_time_s=elapsed,
            fields_per_s=fitted / elapsed if fitted else None, processes=world, device=str(device),
            model=MODEL, data=str(DATA), size=[h, w])  # fmt: skip
 
