@@ -80,14 +80,17 @@ def main():
         limit = cfg["STEPS"] if cfg["SOLVER"] == "adam" else 1 + cfg["REFINE_STEPS"]
         extra = f", of which {maps[name]:.1f} s the shared map" if gn is not None else ""
         print(f"{name:18s} {n_params(model):5d} weights, step limit {limit:5d}: {rates[name]:8.2f} fields/s "
-              f"({wall:.1f} s{extra}), mean PSNR {out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.0f}, "
+              f"({wall:.1f} s{extra}), mean PSNR {out['psnr'].mean():.2f} dB, "
+              f"mean steps {out['steps'].float().mean():.0f}, "
               f"{out['reached'].float().mean():.1%} reached {TARGET_PSNR} dB", flush=True)  # fmt: skip
     # a whole data set pays the shared map once: 70,000 fields = the map + 70,000 x the time per field after it
     t70 = {k: maps[k] + 70000 * (FIELDS / r - maps[k]) / FIELDS for k, r in rates.items()}
     print("all 70,000 MNIST fields at these rates: " + ", ".join(f"{k} {t / 60:.1f} min" for k, t in t70.items()))
-    print(f"O-INR / SIREN fields per second over 70,000: {t70['siren'] / t70['oinr']:.2f}x (each fitted its own "
-          f"way); with the same solver {t70['siren gauss-newton'] / t70['oinr']:.2f}x; the solver alone (O-INR "
-          f"Gauss-Newton / Adam) {t70['oinr adam'] / t70['oinr']:.2f}x")
+    print(
+        f"O-INR / SIREN fields per second over 70,000: {t70['siren'] / t70['oinr']:.2f}x (each fitted its own "
+        f"way); with the same solver {t70['siren gauss-newton'] / t70['oinr']:.2f}x; the solver alone (O-INR "
+        f"Gauss-Newton / Adam) {t70['oinr adam'] / t70['oinr']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

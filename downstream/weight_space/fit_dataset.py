@@ -150,8 +150,10 @@ def check_config(cfg: dict) -> None:
     check(cfg["SOLVER"] in ("adam", "gauss-newton"), f"--solver must be adam or gauss-newton, got {cfg['SOLVER']!r}")
     check(cfg["SOLVER"] == "adam" or cfg["LAZY_SCALE"] > 0, "--solver=gauss-newton needs --lazy_scale > 0")
     check(cfg["LAZY_SCALE"] >= 0 and cfg["REFINE_STEPS"] >= 0, "--lazy_scale and --refine_steps must be >= 0")
-    check(not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
-          "--mean_init_steps has no effect on a centred field (--lazy_scale > 0): every init field is zero")
+    check(
+        not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
+        "--mean_init_steps has no effect on a centred field (--lazy_scale > 0): every init field is zero",
+    )
 
 
 def chunk_path(run: Path, c: int) -> Path:
@@ -174,8 +176,9 @@ def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
     order = torch.argsort(psnr)
     pick = torch.tensor(list(dict.fromkeys([*order[:5].tolist(), *range(min(5, len(psnr)))])))  # in order, no repeats
     rendered = render(cfg, tensors["weights"][pick], shape)
-    image_grid({"target": list(images[pick]), "field": list(rendered)}, run / "figures" / "fields.png",
-               [f"#{int(i)} {float(psnr[i]):.1f} dB" for i in pick], "the 5 lowest PSNRs, then the first networks")  # fmt: skip
+    titles = [f"#{int(i)} {float(psnr[i]):.1f} dB" for i in pick]
+    rows = {"target": list(images[pick]), "field": list(rendered)}
+    image_grid(rows, run / "figures" / "fields.png", titles, "the 5 lowest PSNRs, then the first networks")
 
 
 def init_distributed(device) -> tuple[int, int]:
@@ -276,9 +279,9 @@ def main():
     finish(run, file=str(run / "weights.safetensors"), fields=n, n_train=int((split == 0).sum()),
            n_test=int((split == 1).sum()), mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()),
            unreached=int((~reached).sum()), mean_steps=float(tensors["steps"].float().mean()),
-           n_params=n_params(model), steps=STEPS if SOLVER == "adam" else 1 + REFINE_STEPS, fields_fitted_now=fitted, wall_time_s=elapsed,
-           fields_per_s=fitted / elapsed if fitted else None, processes=world, device=str(device),
-           model=MODEL, data=str(DATA), size=[h, w])  # fmt: skip
+           n_params=n_params(model), steps=STEPS if SOLVER == "adam" else 1 + REFINE_STEPS,
+           fields_fitted_now=fitted, wall_time_s=elapsed, fields_per_s=fitted / elapsed if fitted else None,
+           processes=world, device=str(device), model=MODEL, data=str(DATA), size=[h, w])  # fmt: skip
 
 
 if __name__ == "__main__":
