@@ -71,6 +71,29 @@ def dataset_images(cfg: dict):
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
 
 
+def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device) -> int:
+    """Refuse (one-line UserError) a run whose chunk fit, Gauss-Newton map and merged file exceed the memory.
+
+    One chunk costs CHUNK times one network's full-grid fit (`oinr.memory.fit_bytes`); the merge holds every
+    chunk's weights and their concatenation (2 x n x P floats) beside the images. Returns the estimate in bytes.
+    """
+    from .memory import HEADROOM, _gib, available_bytes, fit_bytes
+
+    p = sum(q.numel() for q in model.parameters())
+    chunk = min(int(cfg["CHUNK"]), n)
+    per_net = fit_bytes(model, tuple(shape), 1)
+    gn = math.prod(shape) * p * 8 * 3 if str(cfg.get("SOLVER")) == "gauss-newton" else 0  # J, its SVD, the map
+    fixed = 2 * n * p * 4 + n * math.prod(shape) * 4 + gn
+    need = fixed + chunk * per_net
+    have = int(available_bytes(device) * HEADROOM)
+    if need <= have:
+        return need
+    fits = (have - fixed) // per_net
+    fix = f"lower --chunk to {fits}" if fits >= 1 else "fit fewer images (--limit_train / --limit_test)"
+    raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} in chunks of {chunk} need about "
+                    f"{_gib(need)} but {_gib(have)} is available; {fix}")  # fmt: skip
+
+
 def layout(model: torch.nn.Module) -> list:
     """[(name, shape)] of the flattened weight vector, in order."""
     return [(n, list(p.shape)) for n, p in model.named_parameters()]

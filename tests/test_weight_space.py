@@ -197,3 +197,20 @@ def test_unreachable_target_is_flagged(tmp_path):
     assert not t["reached"].any() and t["steps"].tolist() == [6] * 8  # the Gauss-Newton step and 5 refinements
     proc = _run([FIT, *args, "--solver=gauss-newton", "--lazy_scale=0", f"--out={tmp_path}"])
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --solver=gauss-newton needs --lazy_scale > 0"
+
+
+def test_a_run_too_large_for_memory_is_refused_with_the_chunk_that_fits(monkeypatch):
+    import oinr.memory
+    from oinr.weightspace import check_run_fits
+
+    model = init_model(GN)
+    cfg = {**GN, "CHUNK": 4096}
+    need = check_run_fits(cfg, model, 70000, (28, 28), "cpu")  # fits this machine
+    monkeypatch.setattr(oinr.memory, "available_bytes", lambda device="cpu": int(need * 0.9 / oinr.memory.HEADROOM))
+    with pytest.raises(UserError, match=r"in chunks of 4096 need about .* lower --chunk to \d+") as e:
+        check_run_fits(cfg, model, 70000, (28, 28), "cpu")
+    smaller = int(str(e.value).rsplit(" ", 1)[1])
+    assert 0 < smaller < 4096 and check_run_fits({**cfg, "CHUNK": smaller}, model, 70000, (28, 28), "cpu") > 0
+    monkeypatch.setattr(oinr.memory, "available_bytes", lambda device="cpu": 1 << 20)
+    with pytest.raises(UserError, match="fit fewer images"):
+        check_run_fits(cfg, model, 70000, (28, 28), "cpu")

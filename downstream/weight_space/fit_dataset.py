@@ -130,6 +130,7 @@ from oinr.plots import image_grid  # noqa: E402
 from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.weightspace import (  # noqa: E402
     FORMAT,
+    check_run_fits,
     dataset_images,
     fingerprint,
     fit_chunk,
@@ -206,6 +207,7 @@ def main():
     model = init_model(cfg)
     if MEAN_INIT_STEPS > 0:  # deterministic, so every torchrun rank computes the same shared init
         model = mean_image_init(cfg, model, images[split == 0], MEAN_INIT_STEPS)
+    check_run_fits(cfg, model, n, (h, w), device)  # before any folder is made or any network fitted
     fp = fingerprint(cfg)
     # the Gauss-Newton map at the shared init: the same for every image, so computed once (by every rank alike)
     gn = gauss_newton_map(cfg, model, (h, w), device) if SOLVER == "gauss-newton" else None
