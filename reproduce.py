@@ -508,8 +508,9 @@ def _small_png(src: Path, dst: Path, width: int = 900) -> None:
 
 def write_assets(out: Path, asset: Path = REPO_ROOT / "asset") -> list[Path]:
     """The README's figures, redrawn from the saved runs: PSNR against wall time for every method on the
-    cameraman, the (multiscale) O-INR fit with its error map, the denoising strip, the resolution-transfer strip and the
-    3D preview (the multiscale O-INR at 128^3). Rows that have not run are skipped (and named)."""
+    cameraman, the (multiscale) O-INR fit with its error map, the denoising strip, the resolution-transfer strip, the
+    3D preview (the multiscale O-INR at 128^3) and the weight-space fields (MNIST where that row ran, else the 8x8
+    digits). Rows that have not run are skipped (and named)."""
     rows = collect(out)
     asset.mkdir(exist_ok=True)
     written = []
@@ -523,20 +524,21 @@ def write_assets(out: Path, asset: Path = REPO_ROOT / "asset") -> list[Path]:
         xy_plot(series, tmp, "wall time (s)", "PSNR (dB)", "cameraman 256x256, equal wall time (2-core CPU)")
         _small_png(tmp, asset / "psnr_vs_time.png")
         written.append(asset / "psnr_vs_time.png")
-    figures = {
-        "image/camera/multiscale": ("reconstruction.png", "fit.png"),
-        "denoise/camera/oinr": ("denoise.png", "denoise.png"),
-        "continuous/camera/continuous": ("super_resolution.png", "resolution_transfer.png"),
-        "volume/bunny/multiscale": ("preview.png", "volume.png"),
+    figures = {  # asset: (figure, the rows that draw it, the first that ran wins)
+        "fit.png": ("reconstruction.png", ["image/camera/multiscale"]),
+        "denoise.png": ("denoise.png", ["denoise/camera/oinr"]),
+        "resolution_transfer.png": ("super_resolution.png", ["continuous/camera/continuous"]),
+        "volume.png": ("preview.png", ["volume/bunny/multiscale"]),
+        "weight_space_fields.png": ("fields.png", ["weight_space/mnist/fit", "weight_space/digits/fit"]),
     }
-    for rid, (name, target) in figures.items():
-        st = rows.get(rid, {})
-        src = Path(st.get("run", "")) / "figures" / name
-        if st.get("status") == "ok" and src.exists():
-            _small_png(src, asset / target)
+    for target, (name, rids) in figures.items():
+        srcs = [Path(rows[r]["run"]) / "figures" / name for r in rids if rows.get(r, {}).get("status") == "ok"]
+        srcs = [s for s in srcs if s.exists()]
+        if srcs:
+            _small_png(srcs[0], asset / target)
             written.append(asset / target)
         else:
-            print(f"asset {target}: row {rid} has not run (python reproduce.py --only={rid})")
+            print(f"asset {target}: row {rids[0]} has not run (python reproduce.py --only={rids[0]})")
     return written
 
 
