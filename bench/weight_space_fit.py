@@ -26,8 +26,8 @@ FIELDS = 256  # networks fitted at once (the first FIELDS training images)
 TARGET_PSNR = 30.0  # dB; a network stops once it reaches it
 SIREN_LR = 1e-3  # SIREN's Adam learning rate (the harness's tuned value; its paper used 1e-4)
 SIREN_STEPS = 2000  # SIREN's step limit
-SIREN_LAZY_SCALE = 4096.0  # the centred SIREN's scale under the Gauss-Newton solver: its init Jacobian is ~85x
-# worse conditioned than O-INR's (condition number 3.5e3 against 41), so it leaves the linear regime at O-INR's 64;
+SIREN_LAZY_SCALE = 4096.0  # the centred SIREN's scale under the Gauss-Newton solver: its init Jacobian is ~115x
+# worse conditioned than O-INR's (condition number 3.5e3 against 30), so it leaves the linear regime at O-INR's 64;
 # mean PSNR after the step alone on 256 MNIST images: 6.7 dB at 64, 12.2 at 256, 23.5 at 1024, 35.4 at 4096
 THREADS = 0  # torch threads (0: torch's default)
 SEED = 0
