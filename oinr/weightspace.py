@@ -2,19 +2,22 @@
 
 Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_space_fit.py.
 
-* `fit_chunk` fits one network per image of a chunk in one batched computation (`oinr.ensemble.Ensemble`
-  through the shared loop `oinr.fitting.fit`): every member starts from the same weights (the weight
-  space's structure depends on it: two fits of similar images then land near each other) and stops on its
-  own once its PSNR reaches the target (checked every LOG_EVERY steps) or at the step limit.
+* `fit_chunk` fits one network per image of a chunk in one batched computation: every member starts from
+  the same weights (the weight space's structure depends on it: two fits of similar images then land near
+  each other). SOLVER 'gauss-newton' (the default of fit_dataset.py): one Gauss-Newton step of the centred
+  field (`Fields`), shared by every image (`gauss_newton_map`), then Adam refinement (`oinr.ensemble.Ensemble`
+  in the shared loop `oinr.fitting.fit`) of the networks below the target; SOLVER 'adam': Adam from the init,
+  each network stopping once its PSNR reaches the target (checked every LOG_EVERY steps) or at the step limit.
 * The fitted file (safetensors) holds ``weights`` (N, P) float32 (each network's parameters flattened in
   named_parameters order), ``init`` (P,), ``labels`` (N,), ``psnr`` (N,) (of the clamped reconstruction,
-  in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target), ``split`` (N,) (0 train, 1 test)
-  and ``index`` (N,) (position in its split), plus metadata: the resolved config, the layer layout and a
-  fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
+  in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target and the fit stayed finite), ``split``
+  (N,) (0 train, 1 test) and ``index`` (N,) (position in its split), plus metadata: the resolved config,
+  the layer layout and a fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -35,7 +38,7 @@ FORMAT = "oinr-weight-space-1"
 WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
                "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
                "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS", "SOLVER",
-               "LAZY_SCALE", "REFINE_STEPS", "REFINE_LR", "OPTIMIZER")  # fmt: skip
+               "LAZY_SCALE", "REFINE_STEPS", "REFINE_LR", "OPTIMIZER", "BASELINE_LR", "BASELINE_SETTING")  # fmt: skip
 
 
 def fingerprint(cfg: dict) -> str:
@@ -83,15 +86,22 @@ def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device) -> 
     chunk = min(int(cfg["CHUNK"]), n)
     per_net = fit_bytes(model, tuple(shape), 1)
     gn = math.prod(shape) * p * 8 * 3 if str(cfg.get("SOLVER")) == "gauss-newton" else 0  # J, its SVD, the map
-    fixed = 2 * n * p * 4 + n * math.prod(shape) * 4 + gn
-    need = fixed + chunk * per_net
-    have = int(available_bytes(device) * HEADROOM)
+    fixed = 2 * n * p * 4 + n * math.prod(shape) * 4 + gn  # on the host: the merge, the images, the float64 SVD
+    host = int(available_bytes("cpu") * HEADROOM)
+    if fixed > host:
+        raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} need about {_gib(fixed)} of "
+                        f"host memory to merge but {_gib(host)} is available; fit fewer images "
+                        "(--limit_train / --limit_test)")  # fmt: skip
+    on_device = torch.device(device).type != "cpu"
+    have = int(available_bytes(device) * HEADROOM) if on_device else host - fixed
+    need = chunk * per_net
     if need <= have:
-        return need
-    fits = (have - fixed) // per_net
+        return fixed + need
+    fits = have // per_net
     fix = f"lower --chunk to {fits}" if fits >= 1 else "fit fewer images (--limit_train / --limit_test)"
     raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} in chunks of {chunk} need about "
-                    f"{_gib(need)} but {_gib(have)} is available; {fix}")  # fmt: skip
+                    f"{_gib(need + (0 if on_device else fixed))} but {_gib(have + (0 if on_device else fixed))} is "
+                    f"available; {fix}")  # fmt: skip
 
 
 def layout(model: torch.nn.Module) -> list:
@@ -117,8 +127,8 @@ class Fields:
     def __init__(self, cfg: dict, model: torch.nn.Module, shape, device):
         self.alpha = centred(cfg)
         self.grid = model.make_input(tuple(shape)).to(device)  # (1, C_in, H, W), shared by every member
-        with torch.no_grad():
-            self.base = model.to(device)(self.grid) if self.alpha > 0 else None  # (1, 1, H, W): g_init
+        with torch.no_grad():  # a copy on the device: the caller's model stays where it is
+            self.base = copy.deepcopy(model).to(device)(self.grid) if self.alpha > 0 else None  # (1, 1, H, W)
 
     def __call__(self, ens: Ensemble) -> torch.Tensor:
         """``(K, 1, 1, H, W)`` the members' fields."""
@@ -144,7 +154,7 @@ def gauss_newton_map(cfg: dict, model: torch.nn.Module, shape, device) -> torch.
     if h * w * p * 8 > 4 * 2**30:
         raise UserError(f"the {h * w} x {p} Jacobian of one network needs {h * w * p * 8 / 2**30:.1f} GiB; "
                         "use --solver=adam for signals this large")  # fmt: skip
-    model = model.to(device)
+    model = copy.deepcopy(model).to(device)  # the caller's model stays where it is
     grid = model.make_input((h, w)).to(device)
     params = {k: v.detach() for k, v in model.named_parameters()}
     jac = jacrev(lambda q: functional_call(model, q, (grid,)).flatten(), chunk_size=256)(params)
@@ -173,10 +183,12 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
     if solver not in ("adam", "gauss-newton"):
         raise UserError(f"--solver must be adam or gauss-newton, got {solver!r}")
 
-    def psnr_of(m) -> torch.Tensor:  # (n,) of the clamped reconstruction on [0, 1]
+    def psnr_of_sub(m, t) -> torch.Tensor:  # (k,) of the clamped reconstructions on [0, 1] against targets t
         with torch.no_grad():
-            mse = (((fields(m) + 1) / 2).clamp(0, 1) - (y + 1) / 2).pow(2).mean(dim=(1, 2, 3, 4))
-            return 10 * torch.log10(1.0 / mse.clamp_min(1e-20))
+            mse = (((fields(m) + 1) / 2).clamp(0, 1) - (t + 1) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+            return (10 * torch.log10(1.0 / mse.clamp_min(1e-20))).cpu()
+
+    psnr_of = lambda m: psnr_of_sub(m, y)  # noqa: E731
 
     if solver == "adam":
         fc = _fit_config(cfg, int(cfg["STEPS"]), model_lr(cfg), progress, f"{n} fields")
@@ -190,19 +202,23 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
             ens.set_flat_weights(theta0 + y.flatten(1) @ gn.T)
         steps = torch.ones(n, dtype=torch.long)
         diverged = torch.zeros(n, dtype=torch.bool)
-        below = (psnr_of(ens).cpu() < target).nonzero().flatten()
+        step_psnr = psnr_of(ens).cpu()
+        below = (~(step_psnr >= target)).nonzero().flatten()  # NaN counts as below
         refine = int(cfg.get("REFINE_STEPS", 0))
         if refine > 0 and len(below):
             sub = Ensemble.replicate(model, len(below)).to(device)
             sub.set_flat_weights(ens.flat_weights()[below.to(device)])
             fc = _fit_config(cfg, refine, float(cfg["REFINE_LR"]), progress, f"refining {len(below)} of {n}")
             res = _adam(sub, fields, y[below.to(device)], fc, target)
+            new, old = psnr_of_sub(sub, y[below.to(device)]), step_psnr[below]
+            better = (new > old) | (torch.isfinite(new) & ~torch.isfinite(old))  # refinement never makes one worse
+            keep = below[better]
             with torch.no_grad():
                 flat = ens.flat_weights()
-                flat[below.to(device)] = sub.flat_weights()
+                flat[keep.to(device)] = sub.flat_weights()[better.to(device)]
                 ens.set_flat_weights(flat)
-            steps[below] += res.member_steps
-            diverged[below] = res.diverged
+            steps[keep] += res.member_steps[better]
+            diverged[keep] = res.diverged[better]
     psnr = psnr_of(ens).float().cpu()
     return {
         "weights": ens.flat_weights().float().cpu(),
@@ -231,9 +247,14 @@ def _adam(ens: Ensemble, fields: Fields, y: torch.Tensor, fc: FitConfig, target:
     return fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)
 
 
-def render(cfg: dict, weights: torch.Tensor, shape, device="cpu") -> torch.Tensor:
-    """``(n, H, W)`` on [0, 1]: the fields that rows of a fitted file's ``weights`` (n, P) represent."""
+def render(cfg: dict, weights: torch.Tensor, shape, device="cpu", init: torch.Tensor | None = None) -> torch.Tensor:
+    """``(n, H, W)`` on [0, 1]: the fields that rows of a fitted file's ``weights`` (n, P) represent.
+
+    `init` (P,): the file's shared init (the centring's reference); default: the init its config builds.
+    """
     model = init_model(cfg)
+    if init is not None:
+        torch.nn.utils.vector_to_parameters(init.to(torch.float32), model.parameters())
     ens = Ensemble.replicate(model, len(weights)).to(device)
     ens.set_flat_weights(weights.to(device))
     with torch.no_grad():

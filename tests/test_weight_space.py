@@ -123,6 +123,8 @@ def test_refinement_takes_over_where_the_step_falls_short():
     assert (refined["steps"][below] > 1).all() and (refined["steps"][~below] == 1).all()
     assert (refined["psnr"][below] > step_only["psnr"][below] + 1).all()
     assert torch.equal(refined["weights"][~below], step_only["weights"][~below])  # the others are left as they were
+    wild = fit_chunk({**cfg, "REFINE_LR": 10.0}, model, images, "cpu")  # a refinement that only makes things worse
+    assert (wild["psnr"] >= step_only["psnr"] - 1e-4).all() and not wild["reached"][below].any()
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +194,11 @@ def test_unreachable_target_is_flagged(tmp_path):
                  f"--out={tmp_path}"])  # fmt: skip
     run = _folder(proc)
     s = json.loads((run / "summary.json").read_text())
-    assert s["unreached"] == 8 and "stopped at the step limit" in proc.stdout
+    assert s["unreached"] == 8 and "ended below 200.0 dB at their step limit" in proc.stdout
     t, _ = load_tensors(run / "weights.safetensors")
-    assert not t["reached"].any() and t["steps"].tolist() == [6] * 8  # the Gauss-Newton step and 5 refinements
+    assert not t["reached"].any()
+    # the Gauss-Newton step, then 5 refinements where they raised the PSNR (kept only then: never worse)
+    assert set(t["steps"].tolist()) <= {1, 6}
     proc = _run([FIT, *args, "--solver=gauss-newton", "--lazy_scale=0", f"--out={tmp_path}"])
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --solver=gauss-newton needs --lazy_scale > 0"
 
