@@ -20,8 +20,8 @@ network's neural tangent kernel on the grid): kNN on the weights behaves like kN
 longer drops the further a fit travels from the init, as the Adam fits below did. SOLVER 'adam' (with
 LAZY_SCALE 0, the plain field) is the earlier fit, kept for comparison.
 
-Measured on full MNIST (60k / 10k; 2026-12-01, 2-core CPU): the default fits all 70,000 networks in 37.9 s,
-the shared map's 2.5 s included (1,849 fields/s), mean PSNR 43.96 dB, every one past 39.7 dB (none
+Measured on full MNIST (60k / 10k; 2026-12-01, 2-core CPU): the default fits all 70,000 networks in 28.6-37.9 s
+(two runs; the shared map's 2.5 s included), mean PSNR 43.96 dB, every one past 39.7 dB (none
 refined); kNN on the weights 96.60%, classify.py's MLP 98.77% (pixels: 96.65%, 98.28%). Widths 8-8:
 22.6 s (map not counted), 42.44 dB, 96.43%, 98.83%.
 
