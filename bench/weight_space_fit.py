@@ -42,7 +42,7 @@ from oinr.errors import cli  # noqa: E402
 from oinr.experiment import check  # noqa: E402
 from oinr.operator import n_params  # noqa: E402
 from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
-from oinr.weightspace import dataset_images, fit_chunk, gauss_newton_map, init_model  # noqa: E402
+from oinr.weightspace import dataset_images, fit_chunk, gauss_newton_map, init_model, step_limit  # noqa: E402
 
 FIT = REPO_ROOT / "downstream" / "weight_space" / "fit_dataset.py"
 
@@ -77,7 +77,7 @@ def main():
             torch.cuda.synchronize()
         wall = time.perf_counter() - t0
         rates[name] = FIELDS / wall
-        limit = cfg["STEPS"] if cfg["SOLVER"] == "adam" else 1 + cfg["REFINE_STEPS"]
+        limit = step_limit(cfg)
         extra = f", of which {maps[name]:.1f} s the shared map" if gn is not None else ""
         print(f"{name:18s} {n_params(model):5d} weights, step limit {limit:5d}: {rates[name]:8.2f} fields/s "
               f"({wall:.1f} s{extra}), mean PSNR {out['psnr'].mean():.2f} dB, "

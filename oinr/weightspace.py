@@ -109,6 +109,11 @@ def layout(model: torch.nn.Module) -> list:
     return [(n, list(p.shape)) for n, p in model.named_parameters()]
 
 
+def step_limit(cfg: dict) -> int:
+    """The most updates a network of this config takes: STEPS (adam), or the Gauss-Newton step + REFINE_STEPS."""
+    return int(cfg["STEPS"]) if str(cfg.get("SOLVER", "adam")) == "adam" else 1 + int(cfg.get("REFINE_STEPS", 0))
+
+
 def centred(cfg: dict) -> float:
     """LAZY_SCALE alpha: each network's field is alpha * (g_theta - g_init) (0: the plain field g_theta)."""
     return float(cfg.get("LAZY_SCALE") or 0.0)
@@ -202,15 +207,16 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
             ens.set_flat_weights(theta0 + y.flatten(1) @ gn.T)
         steps = torch.ones(n, dtype=torch.long)
         diverged = torch.zeros(n, dtype=torch.bool)
-        step_psnr = psnr_of(ens).cpu()
+        step_psnr = psnr_of(ens)
         below = (~(step_psnr >= target)).nonzero().flatten()  # NaN counts as below
         refine = int(cfg.get("REFINE_STEPS", 0))
         if refine > 0 and len(below):
+            rows = below.to(device)
             sub = Ensemble.replicate(model, len(below)).to(device)
-            sub.set_flat_weights(ens.flat_weights()[below.to(device)])
+            sub.set_flat_weights(ens.flat_weights()[rows])
             fc = _fit_config(cfg, refine, float(cfg["REFINE_LR"]), progress, f"refining {len(below)} of {n}")
-            res = _adam(sub, fields, y[below.to(device)], fc, target)
-            new, old = psnr_of_sub(sub, y[below.to(device)]), step_psnr[below]
+            res = _adam(sub, fields, y[rows], fc, target)
+            new, old = psnr_of_sub(sub, y[rows]), step_psnr[below]
             better = (new > old) | (torch.isfinite(new) & ~torch.isfinite(old))  # refinement never makes one worse
             keep = below[better]
             with torch.no_grad():
@@ -219,7 +225,7 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
                 ens.set_flat_weights(flat)
             steps[keep] += res.member_steps[better]
             diverged[keep] = res.diverged[better]
-    psnr = psnr_of(ens).float().cpu()
+    psnr = psnr_of(ens).float()
     return {
         "weights": ens.flat_weights().float().cpu(),
         "psnr": psnr,

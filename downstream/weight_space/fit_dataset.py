@@ -154,6 +154,7 @@ from oinr.weightspace import (  # noqa: E402
     mean_image_init,
     render,
     save_tensors,
+    step_limit,
 )
 
 COLUMNS = ["chunk", "time_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
@@ -299,7 +300,7 @@ def main():
     finish(run, file=str(run / "weights.safetensors"), fields=n, n_train=int((split == 0).sum()),
            n_test=int((split == 1).sum()), mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()),
            unreached=int((~reached).sum()), mean_steps=float(tensors["steps"].float().mean()),
-           n_params=n_params(model), steps=STEPS if SOLVER == "adam" else 1 + REFINE_STEPS,
+           n_params=n_params(model), steps=step_limit(cfg),
            fields_fitted_now=fitted, wall_time_s=elapsed,
            fields_per_s=fitted / elapsed if fitted else None, processes=world, device=str(device), model=MODEL,
            data=str(DATA), size=[h, w])  # fmt: skip
