@@ -31,14 +31,15 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.data.images import load_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.imagefit import build_image_model  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.image import build_image_model  # noqa: E402
+from oinr.fit.runs import MetricsLog, pick_device  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 from oinr.plots import xy_plot  # noqa: E402
-from oinr.runs import REPO_ROOT, MetricsLog, pick_device  # noqa: E402
 
 MODELS = ["oinr", "siren", "wire", "gauss", "ffn", "finer"]  # the denoising tables; the image table adds multiscale
 CONV_2D, CONV_3D = REPO_ROOT / "2dimage" / "conv.py", REPO_ROOT / "3dvolume" / "conv.py"  # the conv O-INR presets
@@ -72,7 +73,7 @@ TABLES = {
         "(multiscale: 2dimage/train.py's default; oinr: the full-resolution conv preset 2dimage/conv.py). "
         "Each baseline "
         "runs at the best learning rate the harness knows for it (a 64 px sweep on the cameraman, "
-        "oinr/baselines.py); siren_paper is SIREN at its paper's lr 1e-4; hashgrid is the Instant-NGP "
+        "oinr/models/baselines.py); siren_paper is SIREN at its paper's lr 1e-4; hashgrid is the Instant-NGP "
         "multiresolution hash grid (the peer a user picks for speed) with the power-of-two table nearest that count.",
     ),
     "denoise_select": Table(
@@ -157,7 +158,7 @@ TABLES = {
             "max_rel_diff_autograd",
             "time_ratio",
         ],
-        "O-INR: one forward pass (analytic encoding derivative pushed through the network, oinr/derivative.py); "
+        "O-INR: one forward pass (analytic encoding derivative pushed through the network); "
         "SIREN, Gauss: autograd w.r.t. the input coordinates, sized to O-INR's parameter count. camera rows "
         "(downstream/derivative/derive.py): the reference is the Sobel derivative of the target; gaussians rows "
         "(analytic.py): the exact derivative of a sum of Gaussians. _smooth rows: the small low-frequency O-INR of "
@@ -187,7 +188,7 @@ def _header(script: Path, overrides: dict) -> dict:
 
 def _matched_hidden(cfg: dict, model: str, channels: int) -> int:
     """The baseline width whose parameter count matches the header's O-INR (its MODEL) in this config."""
-    from oinr.baselines import hidden_for_budget
+    from oinr.models.baselines import hidden_for_budget
 
     budget = n_params(build_image_model(cfg, channels, "cpu"))  # the header's own O-INR (MODEL)
     return hidden_for_budget(model, 2, channels, cfg["LAYERS"], budget)
@@ -195,7 +196,7 @@ def _matched_hidden(cfg: dict, model: str, channels: int) -> int:
 
 def _matched_hash(cfg: dict, channels: int, hw: tuple) -> int:
     """The hash grid's log2 table size (the header takes powers of two) whose count is nearest O-INR's."""
-    from oinr.hashgrid import count_params
+    from oinr.models.hashgrid import count_params
 
     budget = n_params(build_image_model(cfg, channels, "cpu"))  # the header's own O-INR (MODEL)
     count = lambda e: count_params(2, channels, 2**e, cfg["HASH_LEVELS"], cfg["HASH_FEATURES"], cfg["HASH_MIN_RES"],

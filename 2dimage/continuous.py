@@ -62,19 +62,20 @@ import torch.nn.functional as F  # noqa: E402
 
 from ckconv import KERNEL_NETS, kernel_taps  # noqa: E402
 from ckconv.conv import WINDOWS  # noqa: E402
-from oinr.baselines import build_baseline  # noqa: E402
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path, save_image, target_size  # noqa: E402
+from oinr.data.images import load_image, save_image, target_size  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fitting import fit  # noqa: E402
-from oinr.imagefit import fit_image, render  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fit.image import fit_image, render  # noqa: E402
+from oinr.fit.loop import fit  # noqa: E402
+from oinr.fit.restore import image_meta  # noqa: E402
+from oinr.fit.runs import atomic_write  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
-from oinr.models import build_model  # noqa: E402
-from oinr.operator import OINR, n_params  # noqa: E402
+from oinr.models.baselines import build_baseline  # noqa: E402
+from oinr.models.conv import OINR, n_params  # noqa: E402
+from oinr.models.registry import build_model  # noqa: E402
+from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import curves, montage, xy_plot  # noqa: E402
-from oinr.restore import image_meta  # noqa: E402
-from oinr.runs import atomic_write  # noqa: E402
 
 METHODS = {"continuous": "continuous O-INR", "oinr": "discrete O-INR", "bicubic": "bicubic", "siren": "SIREN"}
 

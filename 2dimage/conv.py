@@ -8,7 +8,7 @@
 MODEL = "oinr"
 WIDTHS = (32, 32, 32)  # hidden conv widths
 KERNEL = 7  # hidden and output convs (at 128 px, 150 steps: 3 -> 26 dB, 7 -> 46)
-FIRST_KERNEL = 1  # on a sin/cos grid a k x k first conv equals a 1 x 1 one inside (oinr/operator.py)
+FIRST_KERNEL = 1  # on a sin/cos grid a k x k first conv equals a 1 x 1 one inside (oinr/models/conv.py)
 BIAS = False  # the paper: none
 FIRST_OMEGA = 10.0
 LR = 1e-2

@@ -37,14 +37,15 @@ OUT = "results"  # results root; the run goes to OUT/denoise/<timestamp>/
 
 import torch  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path, save_image  # noqa: E402
+from oinr.data.images import load_image, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, open_run, setup  # noqa: E402
-from oinr.imagefit import build_image_model, fit_image  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, open_run, setup  # noqa: E402
+from oinr.fit.image import build_image_model, fit_image  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
-from oinr.models import model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import model_lr  # noqa: E402
+from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import curves, montage  # noqa: E402
 
 

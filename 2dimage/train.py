@@ -14,7 +14,7 @@ NOISE_CHANNELS = 0  # extra Gaussian-noise input channels (the paper's optional 
 MODEL = "multiscale"  # multiscale; oinr (full-resolution convs: preset 2dimage/conv.py); cz, continuous; a baseline
 WIDTHS = (32, 32)  # hidden conv widths (multiscale: of the coarse operator); the paper's 64,128,128,64 is a GPU setting
 KERNEL = 7  # odd kernel of the hidden and output convs: the largest lever (at 128 px, 150 steps: 3 -> 26 dB, 7 -> 46)
-FIRST_KERNEL = 1  # first conv: on a sin/cos grid a k x k conv equals a 1 x 1 one inside (oinr/operator.py)
+FIRST_KERNEL = 1  # first conv: on a sin/cos grid a k x k conv equals a 1 x 1 one inside (oinr/models/conv.py)
 COARSE = 2  # multiscale: pixels per coarse cell along each axis (4: 30 dB sooner, lower PSNR at 20 s)
 FEATURES = 16  # multiscale: channels the coarse operator hands to the pointwise head
 HEAD_WIDTHS = (32,)  # multiscale: pointwise sine layers on [interpolated features, fine encoding]
@@ -23,18 +23,9 @@ BIAS = True  # conv biases (the paper: none; the conv preset keeps none)
 OMEGA = 1.0  # sine frequency of the hidden activations
 FIRST_OMEGA = 10.0  # sine frequency of the first activation: > OMEGA mixes the x and y encodings harder
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
-HIDDEN = 256  # baselines only: hidden width of the MLP
-LAYERS = 3  # baselines only: hidden layers of the MLP
-HASH_LEVELS = 16  # hashgrid only: resolution levels L (Instant-NGP: 16)
-HASH_FEATURES = 2  # hashgrid only: features per level F (Instant-NGP: 2)
-HASH_LOG2_T = 14  # hashgrid only: T = 2^this entries per level (paper: 14..24; 14: 234,543 params at 256 px gray)
-HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP: 16)
-HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the image's longest side
 # optim
 STEPS = 300  # Adam steps on the full grid
-LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/baselines.py
-BASELINE_SETTING = "tuned"  # baselines: tuned (the best lr the harness knows) or paper (their paper's lr)
-BASELINE_LR = 0.0  # baselines: > 0 overrides the registry's lr
+LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/models/baselines.py
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
@@ -47,44 +38,14 @@ CKPT_EVERY = 100  # steps between checkpoints (one is always written at the end)
 RESUME = ""  # a run folder to continue to STEPS
 PROGRESS = True  # tqdm progress bar
 
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import finish, open_run, setup  # noqa: E402
-from oinr.imagefit import build_image_model, fit_image  # noqa: E402
-from oinr.metrics import psnr, ssim  # noqa: E402
-from oinr.models import model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.plots import curves, montage  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.image import image_experiment  # noqa: E402
 
 
 def main():
-    cfg = configure(globals())
-    # data
-    img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
-    c, h, w = img.shape
-    if str(MODEL).lower() == "hashgrid" and not HASH_MAX_RES:  # resolved here so config.json holds it
-        cfg["HASH_MAX_RES"] = max(h, w)
-
-    # model
-    device = setup(cfg)
-    model = build_image_model(cfg, c, device, (h, w))
-    run, ckpt = open_run(cfg, "2dimage", device)
-    print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, model {MODEL} ({n_params(model)} parameters), device {device}")
-
-    # fit
-    pred, res = fit_image(cfg, model, img, run, ckpt)
-
-    # evaluate: the clipped reconstruction against the target, in [0, 1]
-    p, s = psnr(pred, img), ssim(pred, img)
-
-    # save
-    save_image(run / "reconstruction.png", pred)
-    label = f"{MODEL} ({p:.2f} dB)"
-    montage({"target": img, label: pred}, run / "figures" / "reconstruction.png", error_of=(label, "target"))
-    curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"{MODEL} on {resolve_path(DATA).name}")
-    finish(run, psnr=p, ssim=s, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
-           device=str(device), model=MODEL, lr=model_lr(cfg), image=str(DATA), size=[h, w])  # fmt: skip
+    """Load the image, build MODEL, fit it, evaluate PSNR / SSIM, save the run (oinr.fit.image.image_experiment)."""
+    image_experiment(configure(globals()), "2dimage")
 
 
 if __name__ == "__main__":

@@ -9,16 +9,16 @@ steps: IoU 0.943 against 0.880): MSE keeps pulling every correctly classified vo
 +-1, spending capacity deep inside and far outside the shape, while the cross-entropy of a confidently
 right voxel vanishes and the gradient gathers on the voxels near the surface, which decide the IoU.
 
-The default model is the multiscale O-INR (oinr/multiscale.py): a conv + sine operator on a grid
+The default model is the multiscale O-INR (oinr/models/multiscale.py): a conv + sine operator on a grid
 COARSE times coarser than the volume, trilinear interpolation to the voxels, and a pointwise sine
 head on the fine encoding. Its read-out is per voxel, so each step trains on BATCH voxels, a
-BAND_FRACTION share of them within BAND_RADIUS voxels of the surface (oinr/sampling.py; drawn from
+BAND_FRACTION share of them within BAND_RADIUS voxels of the surface (oinr/data/sampling.py; drawn from
 the step and SEED alone, so a resumed run is exact). On the bunny at 128^3 it passes IoU 0.99 by step
 300 and reaches 0.9990 at step 600 (50 s and 108 s on a 2-core CPU) with 28,577 parameters. The
 full-grid conv O-INR of the paper is the preset 3dvolume/conv.py (MODEL = 'oinr'): a grid of more
 than MAX_VOXELS cells then trains one tile per step, cropped from the global encoding with a halo of
 the network's receptive radius, so that every prediction, tiled or not, equals the whole-grid one
-(oinr/tiling.py).
+(oinr/data/tiling.py).
 Writes metrics.csv (step, time_s, loss, lr, iou), summary.json (iou, mse, peak_memory_mb, ...),
 target.ply and prediction.ply, figures/preview.png (mid slices and a render of each) and curves.png.
 """
@@ -44,11 +44,6 @@ BIAS = True  # conv biases (the paper: none; the conv preset keeps none)
 OMEGA = 1.0  # sine frequency of the hidden activations
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
 LOSS = "bce"  # bce: cross-entropy on logits (see the docstring); mse: squared error against 2 * occ - 1
-HASH_LEVELS = 16  # hashgrid only: resolution levels L (Instant-NGP: 16)
-HASH_FEATURES = 2  # hashgrid only: features per level F (Instant-NGP: 2)
-HASH_LOG2_T = 14  # hashgrid only: T = 2^this entries per level (paper: 14..24; 14: 453,219 params at 64^3)
-HASH_MIN_RES = 16  # hashgrid only: coarsest grid resolution N_min (Instant-NGP: 16)
-HASH_MAX_RES = 0  # hashgrid only: finest grid resolution N_max; 0: the volume's longest side
 MAX_VOXELS = 2097152  # oinr: memory bound (2^21 = 128^3 cells per step); larger grids train on tiles, exact halo
 BATCH = 65536  # pointwise models (multiscale, hashgrid, MLPs): voxels per step
 BAND_FRACTION = 0.5  # pointwise models: share of each batch drawn within BAND_RADIUS of the surface (0: uniform);
@@ -72,25 +67,26 @@ PROGRESS = True  # tqdm progress bar
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
-from oinr.data import resolve_path  # noqa: E402
+from oinr.data.sampling import predict_points, sample_cells, surface_band  # noqa: E402
+from oinr.data.surface import preview, save_surface  # noqa: E402
+from oinr.data.tiling import predict_tiled, tile_at, tile_side_for, tiles_for  # noqa: E402
+from oinr.data.volume import is_occupancy, load_volume  # noqa: E402
+from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fitting import fit  # noqa: E402
-from oinr.memory import check_points_fit, check_volume_fits, peak_memory_mb  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fit.loop import fit  # noqa: E402
+from oinr.fit.memory import check_points_fit, check_volume_fits, peak_memory_mb  # noqa: E402
+from oinr.fit.restore import image_meta  # noqa: E402
 from oinr.metrics import iou, mse  # noqa: E402
-from oinr.models import build_model, model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import build_model, model_lr  # noqa: E402
+from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import curves  # noqa: E402
-from oinr.restore import image_meta  # noqa: E402
-from oinr.sampling import predict_points, sample_cells, surface_band  # noqa: E402
-from oinr.surface import preview, save_surface  # noqa: E402
-from oinr.tiling import predict_tiled, tile_at, tile_side_for, tiles_for  # noqa: E402
-from oinr.volume import is_occupancy, load_volume  # noqa: E402
 
 
 def occupancy(out):  # network output -> occupancy in [0, 1]
-    return torch.sigmoid(out) if LOSS == "bce" else ((out + 1) / 2).clamp(0, 1)
+    return torch.sigmoid(out) if LOSS == "bce" else to_unit(out)
 
 
 def volume_loss(out, y):
@@ -98,7 +94,7 @@ def volume_loss(out, y):
 
 
 def model_step_points(vol):
-    """(loss_fn, predict) for a model with a pointwise read-out: BATCH voxels per step (oinr/sampling.py)."""
+    """(loss_fn, predict) for a model with a pointwise read-out: BATCH voxels per step (oinr/data/sampling.py)."""
     shape = tuple(vol.shape)
     target = vol.flatten() if LOSS == "bce" else vol.flatten() * 2 - 1  # (cells,)
     band = surface_band(vol, BAND_RADIUS)  # (n_band,) flat indices near the surface
@@ -148,7 +144,7 @@ def main():
 
     # model
     device = setup(cfg)
-    if str(MODEL).lower() == "hashgrid" and not HASH_MAX_RES:  # resolved here so config.json holds it
+    if str(MODEL).lower() == "hashgrid" and not cfg.get("HASH_MAX_RES"):  # resolved here so config.json holds it
         cfg["HASH_MAX_RES"] = max(shape)
     model = build_model(cfg, 3, 1).to(device)
     vol_dev = vol.to(device)  # (D, H, W), the one copy on the device

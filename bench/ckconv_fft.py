@@ -26,10 +26,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from ckconv import FFT_MIN_TAPS, fft_conv  # noqa: E402
-from oinr.config import configure  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.runs import pick_device  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
 
 
 def timed(fn, x, w, device) -> float:

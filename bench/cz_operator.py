@@ -17,12 +17,13 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.imagefit import build_image_model  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.image import build_image_model  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 
 def header(folder: str) -> dict:

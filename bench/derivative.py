@@ -18,12 +18,12 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.derivative import coordinate_derivatives, time_passes  # noqa: E402
+from oinr.downstream.derivative import coordinate_derivatives, time_passes  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.models import build_model  # noqa: E402
-from oinr.runs import REPO_ROOT  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.models.registry import build_model  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 
 def main():

@@ -23,15 +23,16 @@ import time  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.data.images import load_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.fitting import FitConfig, fit  # noqa: E402
-from oinr.imagefit import build_image_model  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.image import build_image_model  # noqa: E402
+from oinr.fit.loop import FitConfig, fit  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
 from oinr.metrics import psnr_from_mse  # noqa: E402
-from oinr.models import model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import model_lr  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 

@@ -19,14 +19,16 @@ DEVICE = "auto"
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.data.images import load_image  # noqa: E402
+from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.runs import pick_device, seed_everything  # noqa: E402
+from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
-from oinr.models import build_model, model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device, seed_everything  # noqa: E402
-from oinr.timed import timed_fit  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import build_model, model_lr  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 
 BASE = script_defaults(REPO_ROOT / "2dimage" / "train.py")
 VARIANTS = {
@@ -55,7 +57,7 @@ def main():
         grid = model.make_input(tuple(img.shape[1:]))
         out = timed_fit(model, model_lr(cfg), grid, y, SECONDS, THRESHOLD)
         with torch.no_grad():
-            p = psnr(((model(grid)[0] + 1) / 2).clamp(0, 1).cpu(), img)
+            p = psnr(to_unit(model(grid)[0]).cpu(), img)
         t = out["time_to_threshold"]
         row = (f"| {name} | {n_params(model)} | {out['steps']} | {out['seconds'] / out['steps']:.3f} | {p:.2f} | "
                f"{'—' if t is None else f'{t:.1f}'} |")  # fmt: skip

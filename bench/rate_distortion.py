@@ -6,8 +6,8 @@ bits per pixel at 16-bit weights, and the time-to-30 dB ratio to the hash grid m
 
 Sizing: the O-INRs by their widths (multiscale: the 2dimage/train.py default, coarse widths (w, v), w // 2
 features, a head of w; oinr: the conv preset 2dimage/conv.py, widths (w, w, v); v searched for the budget), the
-hash grid by its table size (`oinr.hashgrid.table_size_for_budget`), the coordinate MLPs by their hidden
-width (`oinr.baselines.hidden_for_budget`). A method that cannot land within 5% of a budget gets "—" with
+hash grid by its table size (`oinr.models.hashgrid.table_size_for_budget`), the coordinate MLPs by their hidden
+width (`oinr.models.baselines.hidden_for_budget`). A method that cannot land within 5% of a budget gets "—" with
 the reason. Each fit uses its method's learning rate (O-INR the script's LR, the others their registry
 lr, SIREN the harness-best 1e-3) with a cosine decay over the steps a short probe predicts for SECONDS,
 and stops at SECONDS whatever the step. Timings depend on the machine and its load; ratios are taken
@@ -35,18 +35,20 @@ import shutil  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.baselines import BASELINES, hidden_for_budget  # noqa: E402
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.data import load_image, resolve_path  # noqa: E402
+from oinr.data.images import load_image  # noqa: E402
+from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.hashgrid import table_size_for_budget  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.runs import new_run_dir, pick_device, seed_everything  # noqa: E402
+from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
-from oinr.models import build_model, model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.hashgrid import table_size_for_budget  # noqa: E402
+from oinr.models.registry import build_model, model_lr  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 from oinr.plots import plt  # noqa: E402
-from oinr.runs import REPO_ROOT, new_run_dir, pick_device, seed_everything  # noqa: E402
-from oinr.timed import timed_fit  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 CONV = script_defaults(REPO_ROOT / "2dimage" / "conv.py")  # the full-resolution conv O-INR's settings
@@ -105,7 +107,7 @@ def size_for_budget(base: dict, name: str, budget: int) -> dict:
 def build(base: dict, name: str, overrides: dict, device) -> torch.nn.Module:
     cfg = {**base, **(CONV if name == "oinr" else {}), **overrides}
     if name == "hashgrid":  # an exact table size (not a power of two): built directly, as the registry would
-        from oinr.hashgrid import HashGrid
+        from oinr.models.hashgrid import HashGrid
 
         return HashGrid(2, 1, levels=cfg["HASH_LEVELS"], features=cfg["HASH_FEATURES"],
                         table_size=cfg["HASH_TABLE_SIZE"], min_res=cfg["HASH_MIN_RES"],
@@ -210,7 +212,7 @@ def main():
                 grid = model.make_input((h, w))  # (1, C_in, H, W)
                 out = timed_fit(model, model_lr({**cfg, "MODEL": name}), grid, y, SECONDS, THRESHOLD)
                 with torch.no_grad():
-                    pred = ((model(grid)[0] + 1) / 2).clamp(0, 1).cpu()  # (1, H, W)
+                    pred = to_unit(model(grid)[0]).cpu()  # (1, H, W)
                 n = n_params(model)
                 sizing = {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}
                 row.update(params=n, bpp=16 * n / (h * w), psnr=psnr(pred, img), ssim=ssim(pred, img), sizing=sizing,

@@ -18,13 +18,13 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.data.sequence import frame_offsets, load_sequence  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.models import build_model  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
-from oinr.sequence import frame_offsets  # noqa: E402
-from oinr.sequence_data import load_sequence  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import build_model  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 SCRIPT = REPO_ROOT / "sequence" / "train.py"
 

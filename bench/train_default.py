@@ -22,9 +22,9 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.runs import REPO_ROOT  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 

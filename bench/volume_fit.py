@@ -5,7 +5,7 @@ experiment compares these), every one sized to the multiscale model's parameter 
     python bench/volume_fit.py [--resolution=128 --seconds=60 --methods=multiscale,hashgrid]
 
 Each pointwise method trains on the same batches as 3dvolume/train.py (BATCH voxels per step, half of
-them near the surface, `oinr.sampling`) with binary cross-entropy on logits, its own learning rate and
+them near the surface, `oinr.data.sampling`) with binary cross-entropy on logits, its own learning rate and
 Adam settings, a cosine decay over the steps a short probe predicts for SECONDS, and stops at SECONDS;
 the conv O-INR has no pointwise read-out and trains on the whole grid per step. Scored on the whole
 grid: IoU at 0.5, and the Chamfer distance (unit-cube units) between the marching-cubes surfaces of the
@@ -34,21 +34,21 @@ import time  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from oinr.baselines import BASELINES, hidden_for_budget  # noqa: E402
-from oinr.config import configure, script_defaults  # noqa: E402
-from oinr.data import resolve_path  # noqa: E402
+from oinr.data.sampling import predict_points, sample_cells, surface_band  # noqa: E402
+from oinr.data.surface import surface  # noqa: E402
+from oinr.data.volume import load_volume  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.fitting import lr_at  # noqa: E402
-from oinr.hashgrid import HashGrid, table_size_for_budget  # noqa: E402
-from oinr.memory import peak_memory_mb  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.loop import lr_at  # noqa: E402
+from oinr.fit.memory import peak_memory_mb  # noqa: E402
+from oinr.fit.runs import new_run_dir, pick_device, seed_everything  # noqa: E402
 from oinr.metrics import chamfer, iou  # noqa: E402
-from oinr.models import build_model, model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, new_run_dir, pick_device, seed_everything  # noqa: E402
-from oinr.sampling import predict_points, sample_cells, surface_band  # noqa: E402
-from oinr.surface import surface  # noqa: E402
-from oinr.volume import load_volume  # noqa: E402
+from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.hashgrid import HashGrid, table_size_for_budget  # noqa: E402
+from oinr.models.registry import build_model, model_lr  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 
 TRAIN = REPO_ROOT / "3dvolume" / "train.py"
 CONV = REPO_ROOT / "3dvolume" / "conv.py"

@@ -2,7 +2,7 @@
 
 Each mode runs in its own subprocess, so the peak memory (max RSS on a CPU, max allocated on CUDA) is
 that mode's alone: `whole` trains on the full grid every step, `tiled` on one tile per step with the
-halo that keeps it exact (`oinr.tiling`, tiles sized to MAX_VOXELS). Prints voxels per second
+halo that keeps it exact (`oinr.data.tiling`, tiles sized to MAX_VOXELS). Prints voxels per second
 (interior voxels trained per second of forward + backward + Adam), peak memory and the part of it the
 training steps added, with the ratios tiled / whole.
 
@@ -32,14 +32,14 @@ import time  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
+from oinr.data.tiling import tile_at, tile_side_for, tiles_for  # noqa: E402
+from oinr.data.volume import load_volume  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.memory import peak_memory_mb  # noqa: E402
-from oinr.operator import OINR  # noqa: E402
-from oinr.runs import pick_device  # noqa: E402
-from oinr.tiling import tile_at, tile_side_for, tiles_for  # noqa: E402
-from oinr.volume import load_volume  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.memory import peak_memory_mb  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
+from oinr.models.conv import OINR  # noqa: E402
 
 
 def measure(mode: str) -> dict:

@@ -1,6 +1,6 @@
 """Benchmark: fields fitted per second to a target PSNR, batched O-INR against a batched SIREN, in one run.
 
-Every row fits FIELDS MNIST images at once from one shared initialisation (`oinr.weightspace.fit_chunk`):
+Every row fits FIELDS MNIST images at once from one shared initialisation (`oinr.downstream.weightspace.fit_chunk`):
 
 * ``oinr``: downstream/weight_space/fit_dataset.py's header as it is (the centred field and its one shared
   Gauss-Newton step; the time includes computing that step's map once, which a 70k run pays once);
@@ -37,12 +37,13 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.downstream.weightspace import dataset_images, fit_chunk, gauss_newton_map, init_model, step_limit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device  # noqa: E402
-from oinr.weightspace import dataset_images, fit_chunk, gauss_newton_map, init_model, step_limit  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.runs import pick_device  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 FIT = REPO_ROOT / "downstream" / "weight_space" / "fit_dataset.py"
 

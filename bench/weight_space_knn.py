@@ -33,11 +33,11 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from oinr.config import configure, script_defaults  # noqa: E402
+from oinr.downstream.weightspace import dataset_images, fit_chunk, init_model, layout, mean_image_init  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check  # noqa: E402
-from oinr.runs import REPO_ROOT  # noqa: E402
-from oinr.weightspace import dataset_images, fit_chunk, init_model, layout, mean_image_init  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.paths import REPO_ROOT  # noqa: E402
 
 FIT = REPO_ROOT / "downstream" / "weight_space" / "fit_dataset.py"
 CLASSIFY = REPO_ROOT / "downstream" / "weight_space" / "classify.py"
@@ -124,7 +124,7 @@ def main():
            "offset_norm": float(dist.mean()), "init_norm": float(np.sqrt((init**2).sum())),
            "load": open("/proc/loadavg").read().split()[0]}  # fmt: skip
     if SAVE:
-        from oinr.weightspace import save_tensors
+        from oinr.downstream.weightspace import save_tensors
 
         save_tensors(SAVE, {"weights": out["weights"], "init": torch.as_tensor(init).float(), "labels": labels,
                             "split": split, "psnr": out["psnr"]}, {"layout": json.dumps(layout(model))})  # fmt: skip

@@ -32,7 +32,7 @@ purpose). ``window='none'`` keeps the bare kernel network.
 
 Initialisation (resolution-aware version of CKConv's rule). A standard conv with fan-in C_in k^d
 draws weights with E[w^2] = g^2 / (C_in k^d), so unit-variance white input gives Var(y) = g^2 (g = the
-gain: sqrt(2)/omega before sin(omega .), sqrt(2) for a linear output, as in `oinr.operator`). Here
+gain: sqrt(2)/omega before sin(omega .), sqrt(2) for a linear output, as in `oinr.models.conv`). Here
 the effective weights are w = h^d K(k h), so matching it at spacing h needs
 E[K^2] = g^2 / (C_in k^d h^(2d)) ~ g^2 / (C_in e^d h^d): the kernel's scale must depend on the
 resolution it is matched at. We fix that reference resolution (``init_resolution``, n_ref samples per

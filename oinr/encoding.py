@@ -58,8 +58,8 @@ def cell_coords(idx: torch.Tensor, shape: Sequence[int], dtype=torch.float32) ->
     for n in reversed(tuple(shape)):  # row-major: the last axis varies fastest
         coords.append(rest % n)
         rest = rest // n
-    axes = [c.to(dtype) * (2.0 / (n - 1)) - 1.0 if n > 1 else torch.zeros(c.shape, dtype=dtype, device=c.device)
-            for c, n in zip(reversed(coords), shape)]  # fmt: skip
+    # a size-1 axis has its one sample at -1, as torch.linspace(-1, 1, 1) in `axis_coords`
+    axes = [c.to(dtype) * (2.0 / (n - 1) if n > 1 else 0.0) - 1.0 for c, n in zip(reversed(coords), shape)]
     return torch.stack(axes, dim=-1)  # (P, d)
 
 
@@ -160,3 +160,8 @@ def encode_grid_derivative(
     out[lo : lo + 2 * octaves : 2] = freqs.view(view) * enc[lo + 1 : lo + 2 * octaves : 2]  # w cos
     out[lo + 1 : lo + 2 * octaves : 2] = -freqs.view(view) * enc[lo : lo + 2 * octaves : 2]  # -w sin
     return out
+
+
+def to_unit(y: torch.Tensor) -> torch.Tensor:
+    """A network's output in [-1, 1] (the targets' range in training) as a signal in [0, 1], clipped."""
+    return ((y + 1) / 2).clamp(0, 1)

@@ -23,7 +23,7 @@ def cli(main: Callable[[], object]) -> None:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         sys.exit(2)
-    except (MemoryError, RuntimeError) as e:  # the estimate (oinr.memory) missed: still one line, not a traceback
+    except (MemoryError, RuntimeError) as e:  # the estimate (oinr.fit.memory) missed: still one line, not a traceback
         if not _out_of_memory(e):
             raise
         print(f"error: out of memory ({e.__class__.__name__}); use a smaller --size / --resolution or fewer "

@@ -35,7 +35,7 @@ def ssim(pred, target, data_range: float = 1.0) -> float:
     """Structural similarity (scikit-image, Gaussian-free 7x7 window) of (C, H, W) or (H, W) images."""
     from skimage.metrics import structural_similarity
 
-    p, t = _hwc(pred), _hwc(target)  # images are at least oinr.data.MIN_IMAGE_SIDE (8) pixels a side
+    p, t = _hwc(pred), _hwc(target)  # images are at least oinr.data.images.MIN_IMAGE_SIDE (8) pixels a side
     kw = {"channel_axis": -1} if p.ndim == 3 else {}
     return float(structural_similarity(t, np.clip(p, 0, data_range), data_range=data_range, win_size=7, **kw))
 
@@ -51,7 +51,7 @@ def iou(pred, target, threshold: float = 0.5) -> float:
 def chamfer(mesh_a, mesh_b, points: int = 30000, seed: int = 0) -> float:
     """Symmetric Chamfer distance of two surfaces (trimesh meshes, or None for no surface): the mean of
     the two mean nearest-neighbour distances between `points` samples drawn uniformly on each surface,
-    in the meshes' units (`oinr.surface.surface` meshes live in the unit cube). Inf if either is empty."""
+    in the meshes' units (`oinr.data.surface.surface` meshes live in the unit cube). Inf if either is empty."""
     import trimesh
     from scipy.spatial import cKDTree
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import matplotlib
@@ -10,8 +11,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
-from .runs import MetricsLog  # noqa: E402
 
 
 def _img(x) -> np.ndarray:
@@ -34,7 +33,8 @@ def save_figure(fig, out: Path, title: str = "", dpi: int = 110, fontsize: int =
 
 def curves(metrics_csv: Path, out: Path, keys=("loss", "psnr"), title: str = "") -> Path:
     """Loss (log scale) and other metrics against step, one panel each, from a metrics.csv."""
-    rows = MetricsLog.read(metrics_csv)
+    with open(metrics_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     keys = [k for k in keys if rows and k in rows[0]]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
     steps = [float(r["step"]) for r in rows]
@@ -103,3 +103,50 @@ def image_grid(rows: dict, out: Path, col_titles: list | None = None, title: str
             if r == 0 and col_titles:
                 ax.set_title(col_titles[c], fontsize=8)
     return save_figure(fig, out, title)
+
+
+def strip(rows: dict, columns: list[str], out: Path, error_of: tuple | None = None, title: str = "") -> Path:
+    """A grid of frames: one row per held-out frame (``rows[label] = {column: (C, H, W)}``), the given
+    columns, and an |error| map of ``error_of = (prediction column, truth column)`` at the end."""
+    ncol = len(columns) + (1 if error_of else 0)
+    h, w = next(iter(next(iter(rows.values())).values())).shape[-2:]
+    scale = 2.4 / max(h, w)
+    fig, axes = plt.subplots(len(rows), ncol, figsize=(ncol * w * scale + 0.6, len(rows) * h * scale + 0.5),
+                             squeeze=False)  # fmt: skip
+    for r, (label, panels) in enumerate(rows.items()):
+        for c, name in enumerate(columns):
+            a = _img(panels[name])
+            axes[r][c].imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+            axes[r][c].set_title(f"{name}" if r == 0 else "", fontsize=8)
+        if error_of:
+            err = np.abs(_img(panels[error_of[0]]) - _img(panels[error_of[1]]))
+            err = err.mean(-1) if err.ndim == 3 else err
+            axes[r][-1].imshow(err, cmap="magma", vmin=0, vmax=0.25, interpolation="nearest")
+            axes[r][-1].set_title(f"|{error_of[0]} - {error_of[1]}| (0..0.25)" if r == 0 else "", fontsize=8)
+        axes[r][0].set_ylabel(label, fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return save_figure(fig, out, title, dpi=120, fontsize=9)
+
+
+def derivative_figure(rows: dict, out, title: str = "") -> None:
+    """One row per name: image, d/dx (across), d/dy (down), |grad|; `rows` maps name -> (img, d (2, C, H, W)).
+
+    Derivative panels share one symmetric colour scale per column, from the first row's 99th percentile.
+    """
+    names = list(rows)
+    fig, axes = plt.subplots(len(names), 4, figsize=(12.8, 3.3 * len(names)), squeeze=False)
+    ref = rows[names[0]][1].mean(1)  # (2, H, W): channel mean
+    lim = float(torch.quantile(ref.abs().flatten().float(), 0.99)) or 1e-6
+    for r, name in enumerate(names):
+        img, d = rows[name]
+        d = d.mean(1)  # (2, H, W)
+        grad = d.pow(2).sum(0).sqrt()
+        panels = [(img.mean(0), "gray", 0, 1, "image"), (d[1], "RdBu_r", -lim, lim, "d/dx"),
+                  (d[0], "RdBu_r", -lim, lim, "d/dy"), (grad, "magma", 0, 1.5 * lim, "|grad|")]  # fmt: skip
+        for ax, (a, cmap, lo, hi, what) in zip(axes[r], panels):
+            ax.imshow(a.numpy(), cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            ax.set_title(f"{name}: {what}", fontsize=9)
+            ax.axis("off")
+    save_figure(fig, out, title, dpi=100)

@@ -16,7 +16,7 @@ predicted by querying its own gamma_n. Two ways to leave frames out (MODE):
   axis. summary.json: mse_train, mse_test, mse_test_linear, mse_test_cubic; figures/slices.png.
 
 Values are in [0, 1] by the loader's rule (8-bit video: / 255; MRI: robust 0.5-99.5 percentile
-min-max, see oinr/sequence_data.py) and every MSE and PSNR is measured on that scale, on the clipped
+min-max, see oinr/data/sequence.py) and every MSE and PSNR is measured on that scale, on the clipped
 prediction. The network is fitted to 2 y - 1 (zero-mean at initialisation).
 
 How the offsets work, and why BETA is small (measured on this 2-core CPU under heavy load; 1 thread):
@@ -44,14 +44,16 @@ AXIS = 2  # NIfTI: slice axis after reorientation to RAS (0 sagittal, 1 coronal,
 VOLUME = -1  # NIfTI: the volume of a 4D file (-1: none chosen, a 4D file is refused)
 KEY = ""  # .npz: the array to read ('': its only one)
 GRAY = False  # True: colour frames to luminance
-NORMALISE = "auto"  # auto, dtype, robust (0.5-99.5 percentiles), minmax: see oinr/sequence_data.py
+NORMALISE = "auto"  # auto, dtype, robust (0.5-99.5 percentiles), minmax: see oinr/data/sequence.py
 FRAME_GAP = 2  # frames mode: train on every FRAME_GAP-th frame, hold out the ones between (1: fit all)
 MISSING = 0.8  # slices mode: fraction of the slices dropped, in (0, 1) (the poster: 0.5, 0.66, 0.75, 0.8)
 # encoding
 OCTAVES = 5  # sin/cos octaves per axis; 5 keeps the top one (16 pi) under a 52-64 px grid's Nyquist
 ALPHA = 0.0  # offset of frame 0: gamma_n = ALPHA + (BETA - ALPHA) * n / N
 BETA = 0.3  # offset range BETA - ALPHA spread over the N frames: the smoothness knob, see the note below
-SIGNAL_OFFSETS = True  # the encoding carries per-frame offsets: the first conv keeps the full kernel (oinr/operator.py)
+SIGNAL_OFFSETS = (
+    True  # the encoding carries per-frame offsets: the first conv keeps the full kernel (oinr/models/conv.py)
+)
 # model
 WIDTHS = (32, 32, 32)  # hidden conv widths (the paper's 64-128-256-256-128-64: sequence/paper.py)
 KERNEL = 5  # odd kernel of every conv, the first too; 9 carphone frames, 150 steps: 3 -> 24.7 dB held-out, 5 -> 28.1
@@ -81,19 +83,26 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.baselines import build_baseline, default_lr, hidden_for_budget  # noqa: E402
-from oinr.config import configure  # noqa: E402
-from oinr.data import check_file  # noqa: E402
-from oinr.encoding import axis_coords  # noqa: E402
+from oinr.data.images import check_file  # noqa: E402
+from oinr.data.sequence import (  # noqa: E402  # noqa: E402
+    batch_at,
+    frame_offsets,
+    heldout_split,
+    interpolate_frames,
+    load_sequence,
+    missing_split,
+    sequence_kind,
+)
+from oinr.encoding import axis_coords, to_unit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fitting import FitConfig, fit  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fit.loop import FitConfig, fit  # noqa: E402
 from oinr.metrics import mse, psnr_from_mse  # noqa: E402
-from oinr.models import build_model  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.plots import curves  # noqa: E402
-from oinr.sequence import batch_at, frame_offsets, heldout_split, interpolate, missing_split, strip  # noqa: E402
-from oinr.sequence_data import load_sequence, sequence_kind  # noqa: E402
+from oinr.models.baselines import build_baseline, default_lr, hidden_for_budget  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import build_model  # noqa: E402
+from oinr.plots import curves, strip  # noqa: E402
 
 
 def main():
@@ -124,7 +133,7 @@ def main():
     def predict(m, idx, chunk=BATCH):  # frames `idx` in [0, 1], (len(idx), C, H, W), without gradient
         with torch.no_grad():
             out = [m(m.make_input((h, w), offset=g[idx[i : i + chunk]])) for i in range(0, len(idx), chunk)]
-        return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+        return to_unit(torch.cat(out))
 
     # fit: each step one batch of training frames through the shared operator
     def loss_fn(m, step):
@@ -149,7 +158,7 @@ def main():
     # evaluate: O-INR on the training and held-out frames, interpolation along the sequence axis
     pred_train, pred_test = predict(model, train).cpu(), predict(model, test).cpu()
     truth = frames[test]
-    linear, cubic = interpolate(frames, train, test, "linear"), interpolate(frames, train, test, "cubic")
+    linear, cubic = interpolate_frames(frames, train, test, "linear"), interpolate_frames(frames, train, test, "cubic")
     summary = {
         "mse_train": mse(pred_train, frames[train]),
         "mse_test": mse(pred_test, truth),
@@ -212,7 +221,7 @@ def fit_siren(frames, train, test, gammas, budget, seconds, device):
     res = fit(model, loss_fn, fc, stop=lambda row: time.perf_counter() - t0 >= seconds)
     with torch.no_grad():
         pred = torch.cat([model(grid(test[i : i + BATCH]))[0].transpose(0, 1) for i in range(0, len(test), BATCH)])
-    pred = ((pred + 1) / 2).clamp(0, 1).cpu()  # (len(test), C, H, W)
+    pred = to_unit(pred).cpu()  # (len(test), C, H, W)
     print(f"SIREN: {res.steps} steps in {res.wall_time_s:.1f} s ({n_params(model)} parameters, width {hidden})")
     return pred, {"siren_steps": res.steps, "siren_params": n_params(model), "siren_wall_time_s": res.wall_time_s}
 

@@ -112,7 +112,7 @@ def test_help_and_boolean_spellings(tmp_path):
     proc = run_script(TRAIN, "--help")
     assert proc.returncode == 0 and "STEPS = " in proc.stdout
     assert "# evaluate" not in proc.stdout and "# save" not in proc.stdout  # nothing from the body of main()
-    from oinr.config import configure
+    from oinr.fit.config import configure
 
     for raw, value in (("1", True), ("0", False), ("yes", True), ("false", False)):
         ns = {"GRAY": False, "__file__": str(TRAIN)}
@@ -139,7 +139,7 @@ def test_image_formats_and_depths(tmp_path, capsys):
     import imageio.v3 as iio
     import torch
 
-    from oinr.data import load_image
+    from oinr.data.images import load_image
 
     rng = np.random.default_rng(0)
     gray16 = rng.integers(0, 65536, (20, 30), dtype=np.uint16)

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from oinr.baselines import BASELINES, WIRE, build_baseline, default_lr, hidden_for_budget, n_params
 from oinr.encoding import axis_coords
 from oinr.errors import UserError
+from oinr.models.baselines import BASELINES, WIRE, build_baseline, default_lr, hidden_for_budget, n_params
 
 NAMES = list(BASELINES)
 

@@ -12,9 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from ckconv import KERNEL_NETS, CKConv, fft_conv, grid_spacing, kernel_taps
-from oinr.continuous import ContinuousOINR
-from oinr.fitting import FitConfig, fit
+from oinr.fit.loop import FitConfig, fit
 from oinr.metrics import psnr
+from oinr.models.continuous import ContinuousOINR
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "2dimage" / "continuous.py"

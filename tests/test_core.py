@@ -6,12 +6,12 @@ import pickle
 import pytest
 import torch
 
-from oinr.config import configure
 from oinr.encoding import axis_coords, encode_coords, encode_grid, encode_grid_derivative, max_octaves, n_channels
 from oinr.errors import UserError
-from oinr.fitting import Diverged, FitConfig, fit, lr_at
-from oinr.operator import OINR
-from oinr.runs import MetricsLog, load_checkpoint, new_run_dir, save_checkpoint
+from oinr.fit.config import configure
+from oinr.fit.loop import Diverged, FitConfig, fit, lr_at
+from oinr.fit.runs import MetricsLog, load_checkpoint, new_run_dir, save_checkpoint
+from oinr.models.conv import OINR
 
 
 def _mesh(shape):

@@ -1,4 +1,4 @@
-"""The CZ O-INR (oinr/cz.py, cz_operator/train.py): exact wavelet round trip, shapes, gradients, a fit, bad input."""
+"""The CZ O-INR (oinr/models/cz.py): exact wavelet round trip, shapes, gradients, a fit, bad input."""
 
 import json
 import os
@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from oinr.cz import CZOINR, Banded
-from oinr.data import load_image
-from oinr.models import build_model
-from oinr.restore import load_run
+from oinr.data.images import load_image
+from oinr.fit.restore import load_run
+from oinr.models.cz import CZOINR, Banded
+from oinr.models.registry import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "cz_operator" / "train.py"

@@ -1,4 +1,4 @@
-"""Downstream: O-INR derivatives in one pass (oinr.derivative) and weight-space interpolation (oinr.interpolate)."""
+"""Downstream: one-pass derivatives (oinr.downstream.derivative), weight interpolation (oinr.downstream.weight_path)."""
 
 import json
 import subprocess
@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from oinr.baselines import SIREN
-from oinr.derivative import (
+from oinr.downstream.derivative import (
     compare,
     coordinate_derivatives,
     finite_differences,
@@ -17,13 +16,14 @@ from oinr.derivative import (
     operator_derivatives,
     shift_autograd,
 )
+from oinr.downstream.weight_path import fingerprint, path_metrics, render_path, weight_path
 from oinr.encoding import axis_coords
-from oinr.ensemble import Ensemble
 from oinr.errors import UserError
-from oinr.fitting import FitConfig, fit
-from oinr.interpolate import fingerprint, path_metrics, render_path, weight_path
-from oinr.operator import OINR
-from oinr.runs import load_checkpoint, save_checkpoint
+from oinr.fit.loop import FitConfig, fit
+from oinr.fit.runs import load_checkpoint, save_checkpoint
+from oinr.models.baselines import SIREN
+from oinr.models.conv import OINR
+from oinr.models.ensemble import Ensemble
 
 ROOT = Path(__file__).resolve().parent.parent
 DERIVE = ROOT / "downstream" / "derivative" / "derive.py"

@@ -1,4 +1,4 @@
-"""Many models in one fit (oinr.ensemble) and a model from a run folder (oinr.restore)."""
+"""Many models in one fit (oinr.models.ensemble) and a model from a run folder (oinr.fit.restore)."""
 
 import copy
 import json
@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from oinr.baselines import SIREN
-from oinr.ensemble import Ensemble
 from oinr.errors import UserError
-from oinr.fitting import FitConfig, fit
+from oinr.fit.loop import FitConfig, fit
+from oinr.fit.restore import load_run
 from oinr.metrics import psnr
-from oinr.operator import OINR
-from oinr.restore import load_run
+from oinr.models.baselines import SIREN
+from oinr.models.conv import OINR
+from oinr.models.ensemble import Ensemble
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,8 @@ def test_model_from_run_folder_reproduces_psnr(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     restored = load_run(run, experiment="2dimage")
     assert restored.meta["shape"] == summary["size"] and restored.step == 30
-    from oinr.data import load_image, resolve_path
+    from oinr.data.images import load_image
+    from oinr.paths import resolve_path
 
     target = load_image(resolve_path("data/camera.png"), 24, verbose=False)
     assert psnr(restored.render(), target) == pytest.approx(summary["psnr"], abs=1e-4)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from oinr.errors import UserError
-from oinr.hashgrid import (
+from oinr.models.conv import n_params
+from oinr.models.hashgrid import (
     PRIMES,
     HashEncoding,
     HashGrid,
@@ -19,8 +20,7 @@ from oinr.hashgrid import (
     level_resolutions,
     table_size_for_budget,
 )
-from oinr.models import build_model
-from oinr.operator import n_params
+from oinr.models.registry import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from oinr.data.sampling import predict_points, sample_cells, surface_band
 from oinr.encoding import axis_coords, cell_coords
-from oinr.fitting import FitConfig, fit
+from oinr.fit.loop import FitConfig, fit
 from oinr.metrics import chamfer, iou
-from oinr.models import build_model
-from oinr.multiscale import MultiscaleOINR, coarse_shape
-from oinr.sampling import predict_points, sample_cells, surface_band
+from oinr.models.multiscale import MultiscaleOINR, coarse_shape
+from oinr.models.registry import build_model
 
 
 @pytest.mark.parametrize("shape", [(37,), (33, 40), (17, 20, 23), (9, 9, 9)])
@@ -112,7 +112,7 @@ def test_point_sampled_training_resumes_exactly(tmp_path):
 def test_iou_and_chamfer_of_two_concentric_spheres():
     import trimesh
 
-    from oinr.surface import surface
+    from oinr.data.surface import surface
 
     # IoU of nested balls is (r_small / r_big)^3; voxelized at 64^3 within a percent
     assert iou(_ball(64, 0.25), _ball(64, 0.3)) == pytest.approx((0.25 / 0.3) ** 3, rel=0.02)
@@ -131,9 +131,9 @@ def test_iou_and_chamfer_of_two_concentric_spheres():
 def test_rate_distortion_sizes_both_oinrs_to_the_budget():
     import importlib.util
 
-    from oinr.config import script_defaults
     from oinr.errors import UserError
-    from oinr.runs import REPO_ROOT
+    from oinr.fit.config import script_defaults
+    from oinr.paths import REPO_ROOT
 
     spec = importlib.util.spec_from_file_location("rd", REPO_ROOT / "bench" / "rate_distortion.py")
     rd = importlib.util.module_from_spec(spec)

@@ -11,9 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from oinr.data.sequence import batch_at, frame_offsets, heldout_split, interpolate_frames, load_sequence, missing_split
 from oinr.errors import UserError
-from oinr.sequence import batch_at, frame_offsets, heldout_split, interpolate, missing_split
-from oinr.sequence_data import load_sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "sequence" / "train.py"
@@ -43,7 +42,7 @@ def test_offsets_follow_the_poster_formula():
 
 
 def test_encoding_of_frame_n_is_the_grid_plus_gamma_n():
-    from oinr.operator import OINR
+    from oinr.models.conv import OINR
 
     m = OINR(None, 1, widths=(4,), octaves=2, offsets=True)
     g = frame_offsets(3, 0.0, 0.3)
@@ -88,7 +87,7 @@ def test_interpolation_is_exact_on_a_linear_ramp():
     frames = torch.linspace(0, 1, 9).view(9, 1, 1, 1).expand(9, 1, 4, 4).contiguous()
     train, test = [0, 3, 6, 8], [1, 2, 4, 5, 7]
     for kind in ("linear", "cubic"):
-        assert torch.allclose(interpolate(frames, train, test, kind), frames[test], atol=1e-6)
+        assert torch.allclose(interpolate_frames(frames, train, test, kind), frames[test], atol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------- loaders

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from oinr.data.surface import save_surface
+from oinr.data.tiling import predict_tiled, tile_at, tile_side_for, tiles_for
+from oinr.data.volume import load_volume, voxelize
 from oinr.errors import UserError
 from oinr.metrics import iou
-from oinr.operator import OINR
-from oinr.surface import save_surface
-from oinr.tiling import predict_tiled, tile_at, tile_side_for, tiles_for
-from oinr.volume import load_volume, voxelize
+from oinr.models.conv import OINR
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "3dvolume" / "train.py"
@@ -222,7 +222,7 @@ def test_small_fit_reaches_iou_and_writes_outputs(tmp_path):
 def test_tiled_training_resumes_exactly(tmp_path):
     # the tile of each step comes from the step alone: a fit stopped at 6 steps and resumed to 12 equals a 12-step
     # fit (a constant rate: a cosine schedule depends on the total step count)
-    from oinr.fitting import FitConfig, fit
+    from oinr.fit.loop import FitConfig, fit
 
     target = torch.from_numpy(sphere(12))[None, None]  # (1, 1, 12, 12, 12)
 

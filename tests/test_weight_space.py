@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from oinr.datasets import load_idx_folder, read_idx, read_idx_pair, write_idx
+from oinr.data.idx import load_idx_folder, read_idx, read_idx_pair, write_idx
+from oinr.downstream.weightspace import fit_chunk, gauss_newton_map, init_model, load_tensors, render, save_tensors
 from oinr.errors import UserError
-from oinr.weightspace import fit_chunk, gauss_newton_map, init_model, load_tensors, render, save_tensors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = ROOT / "downstream" / "weight_space" / "fit_dataset.py"
@@ -204,17 +204,19 @@ def test_unreachable_target_is_flagged(tmp_path):
 
 
 def test_a_run_too_large_for_memory_is_refused_with_the_chunk_that_fits(monkeypatch):
-    import oinr.memory
-    from oinr.weightspace import check_run_fits
+    import oinr.fit.memory
+    from oinr.downstream.weightspace import check_run_fits
 
     model = init_model(GN)
     cfg = {**GN, "CHUNK": 4096}
     need = check_run_fits(cfg, model, 70000, (28, 28), "cpu")  # fits this machine
-    monkeypatch.setattr(oinr.memory, "available_bytes", lambda device="cpu": int(need * 0.9 / oinr.memory.HEADROOM))
+    monkeypatch.setattr(
+        oinr.fit.memory, "available_bytes", lambda device="cpu": int(need * 0.9 / oinr.fit.memory.HEADROOM)
+    )
     with pytest.raises(UserError, match=r"in chunks of 4096 need about .* lower --chunk to \d+") as e:
         check_run_fits(cfg, model, 70000, (28, 28), "cpu")
     smaller = int(str(e.value).rsplit(" ", 1)[1])
     assert 0 < smaller < 4096 and check_run_fits({**cfg, "CHUNK": smaller}, model, 70000, (28, 28), "cpu") > 0
-    monkeypatch.setattr(oinr.memory, "available_bytes", lambda device="cpu": 1 << 20)
+    monkeypatch.setattr(oinr.fit.memory, "available_bytes", lambda device="cpu": 1 << 20)
     with pytest.raises(UserError, match="fit fewer images"):
         check_run_fits(cfg, model, 70000, (28, 28), "cpu")

@@ -29,7 +29,7 @@ HIDDEN = 0  # baselines' hidden width; 0: matched to the O-INR's parameter count
 LAYERS = 3  # baselines' hidden layers
 # optim
 STEPS = 300  # Adam steps of every fit, full grid
-LR = 1e-2  # O-INR learning rate; baselines use their registry lr (oinr/baselines.py)
+LR = 1e-2  # O-INR learning rate; baselines use their registry lr (oinr/models/baselines.py)
 BASELINE_SETTING = "tuned"  # baselines' lr: tuned (the harness's best) or paper
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
@@ -48,16 +48,18 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.baselines import BASELINES as KNOWN_BASELINES  # noqa: E402
-from oinr.baselines import hidden_for_budget  # noqa: E402
-from oinr.config import configure  # noqa: E402
-from oinr.derivative import compare, derivative_figure, finite_differences, fit_in_folder, image_derivatives  # noqa: E402
+from oinr.downstream.derivative import compare, finite_differences, image_derivatives  # noqa: E402
 from oinr.encoding import axis_coords  # noqa: E402
 from oinr.errors import cli  # noqa: E402
-from oinr.experiment import check, finish, open_run, setup  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, open_run, setup  # noqa: E402
+from oinr.fit.image import fit_in_folder  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
-from oinr.models import build_model  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.models.baselines import BASELINES as KNOWN_BASELINES  # noqa: E402
+from oinr.models.baselines import hidden_for_budget  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.registry import build_model  # noqa: E402
+from oinr.plots import derivative_figure  # noqa: E402
 
 
 def gaussians(n: int, bumps: int, sigma: tuple, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Derivatives of a fitted image in one forward pass (the paper's derivative argument), measured.
 
 From a 2dimage O-INR run, d/dx, d/dy and |grad| of the represented image come out of one forward pass
-(the analytic derivative of the encoding pushed through the network, `oinr.derivative`). They are
+(the analytic derivative of the encoding pushed through the network, `oinr.downstream.derivative`). They are
 checked against reverse-mode autograd of the same network w.r.t. a shift of the coordinates, compared
 with Sobel and central differences of the target image, and set beside the autograd derivatives of
 MLP INRs (SIREN, ...) fitted to the same image; the derivative pass is timed against a forward pass.
@@ -22,7 +22,7 @@ HIDDEN = 0  # hidden width of the baselines fitted here; 0: matched to the O-INR
 LAYERS = 3  # hidden layers of the baselines fitted here
 # optim
 BASELINE_STEPS = 300  # Adam steps of each baseline fitted here, on the full grid at the run's size
-BASELINE_SETTING = "tuned"  # baselines' lr: tuned (the harness's best, oinr/baselines.py) or paper
+BASELINE_SETTING = "tuned"  # baselines' lr: tuned (the harness's best, oinr/models/baselines.py) or paper
 SEED = 0  # seeds the baselines' init
 DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
 # output
@@ -36,27 +36,28 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from oinr.baselines import BASELINES as KNOWN_BASELINES  # noqa: E402
-from oinr.baselines import hidden_for_budget  # noqa: E402
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path  # noqa: E402
-from oinr.derivative import (  # noqa: E402
+from oinr.data.images import load_image  # noqa: E402
+from oinr.downstream.derivative import (  # noqa: E402
     SIGNAL_SCALE,
     compare,
-    derivative_figure,
     finite_differences,
-    fit_in_folder,
     image_derivatives,
     per_pixel,
     shift_autograd,
     time_passes,
 )
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check, finish, open_run  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, open_run  # noqa: E402
+from oinr.fit.image import fit_in_folder  # noqa: E402
+from oinr.fit.restore import load_run  # noqa: E402
+from oinr.fit.runs import pick_device, seed_everything  # noqa: E402
 from oinr.metrics import psnr  # noqa: E402
-from oinr.operator import OINR, n_params  # noqa: E402
-from oinr.restore import load_run  # noqa: E402
-from oinr.runs import REPO_ROOT, pick_device, seed_everything  # noqa: E402
+from oinr.models.baselines import BASELINES as KNOWN_BASELINES  # noqa: E402
+from oinr.models.baselines import hidden_for_budget  # noqa: E402
+from oinr.models.conv import OINR, n_params  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
+from oinr.plots import derivative_figure  # noqa: E402
 
 TRAIN = REPO_ROOT / "2dimage" / "train.py"
 

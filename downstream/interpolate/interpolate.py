@@ -1,10 +1,10 @@
 """Weight-space interpolation (the paper's weight-space argument), measured: O-INR against MLP INRs.
 
 Two networks of each method are fitted from one initialisation to two images (one batched fit,
-`oinr.ensemble`), their weights blended, theta(t) = (1 - t) theta_a + t theta_b for T_STEPS values of t
+`oinr.models.ensemble`), their weights blended, theta(t) = (1 - t) theta_a + t theta_b for T_STEPS values of t
 in [0, 1], and the path rendered. "Meaningful" is measured against the pixel-space blend
 (1 - t) a + t b: PSNR at every t (its minimum over t), and the total variation of the frames along t
-relative to the blend's (1: as direct as the blend; larger: detours or noise). See oinr/interpolate.py.
+relative to the blend's (1: as direct as the blend; larger: detours or noise). See oinr/downstream/weight_path.py.
 
 python downstream/interpolate/interpolate.py [--models=oinr,siren,gauss --size=64,64 --steps=300]
 """
@@ -20,7 +20,7 @@ OCTAVES = 5  # O-INR sin/cos octaves per axis (5 is the most below a 64 grid's N
 MODELS = ("oinr", "siren", "gauss")  # methods compared: oinr and any of siren, wire, gauss, ffn, finer
 WIDTHS = (32, 32, 32)  # O-INR hidden conv widths (2dimage/train.py's defaults)
 KERNEL = 7  # O-INR odd kernel of the hidden and output convs
-FIRST_KERNEL = 1  # O-INR first conv (1 x 1 is equivalent on a sin/cos grid, see oinr/operator.py)
+FIRST_KERNEL = 1  # O-INR first conv (1 x 1 is equivalent on a sin/cos grid, see oinr/models/conv.py)
 BIAS = False  # O-INR conv biases (the paper: none)
 OMEGA = 1.0  # O-INR sine frequency of the hidden activations
 FIRST_OMEGA = 10.0  # O-INR sine frequency of the first activation
@@ -31,7 +31,7 @@ SAME_INIT = True  # True: both fits of a method start from one init (the paper's
 ALLOW_DIFFERENT_INIT = False  # SAME_INIT = False is refused unless this is True (a control experiment)
 # optim
 STEPS = 300  # Adam steps of each (batched) pair of fits, full grid
-LR = 1e-2  # O-INR learning rate; baselines use their registry lr (oinr/baselines.py)
+LR = 1e-2  # O-INR learning rate; baselines use their registry lr (oinr/models/baselines.py)
 BASELINE_SETTING = "tuned"  # baselines' lr: tuned (the harness's best) or paper
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
@@ -48,19 +48,21 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.baselines import BASELINES, hidden_for_budget  # noqa: E402
-from oinr.config import configure  # noqa: E402
-from oinr.data import load_image, resolve_path, save_image  # noqa: E402
-from oinr.ensemble import Ensemble  # noqa: E402
+from oinr.data.images import load_image, save_image  # noqa: E402
+from oinr.downstream.weight_path import check_same_init, fingerprint, path_metrics, render_path, weight_path  # noqa: E402
+from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fitting import fit  # noqa: E402
-from oinr.interpolate import check_same_init, fingerprint, path_metrics, render_path, weight_path  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fit.loop import fit  # noqa: E402
+from oinr.fit.restore import image_meta  # noqa: E402
 from oinr.metrics import psnr_from_mse  # noqa: E402
-from oinr.models import build_model, model_lr  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
+from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.ensemble import Ensemble  # noqa: E402
+from oinr.models.registry import build_model, model_lr  # noqa: E402
+from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import xy_plot  # noqa: E402
-from oinr.restore import image_meta  # noqa: E402
 
 
 def load_pair():
@@ -153,7 +155,7 @@ def main():
             fit_psnr = [psnr_from_mse(float(v), 2.0) for v in loss_fn(ens, 0)]
         states = weight_path(ens.member_state(0), ens.member_state(1), ts, *inits, ALLOW_DIFFERENT_INIT)
         out = render_path(first, states, grid).cpu()  # (T, C, H, W) on [-1, 1]
-        path = ((out + 1) / 2).clamp(0, 1)
+        path = to_unit(out)
         frames[name] = list(path)
         row = path_metrics(path, a, b, ts)
         row.update(fit_psnr_a=fit_psnr[0], fit_psnr_b=fit_psnr[1], n_params=n_params(first), steps=res.steps,

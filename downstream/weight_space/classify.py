@@ -41,13 +41,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
+from oinr.downstream.weightspace import dataset_images, load_fitted  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check, finish, setup  # noqa: E402
-from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
-from oinr.weightspace import dataset_images, load_fitted  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, setup  # noqa: E402
+from oinr.fit.runs import MetricsLog, new_run_dir, progress, write_config  # noqa: E402
 
 COLUMNS = ["epoch", "time_s", "features", "loss", "train_accuracy"]
 
@@ -75,7 +74,7 @@ def mlp_accuracy(xtr, ytr, xte, yte, classes: int, device, log: MetricsLog, name
     batches = math.ceil(len(xtr) / BATCH)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=EPOCHS * batches, pct_start=0.1)
     t0 = time.perf_counter()
-    for epoch in tqdm(range(EPOCHS), desc=f"mlp on {name}", disable=not PROGRESS, leave=False):
+    for epoch in progress(range(EPOCHS), f"mlp on {name}", PROGRESS):
         net.train()
         order = torch.randperm(len(xtr), device=device)
         total, correct = 0.0, 0

@@ -3,7 +3,7 @@
 The weight-space experiment of Pal et al., "Implicit Representations via Operator Learning" (ICML 2024):
 every network starts from the same initialisation, is fitted to one image, and its flattened weights become
 one row of ``weights.safetensors`` (with labels, PSNRs, steps, a reached flag, the split and the config; see
-`oinr.weightspace`). classify.py reads it.
+`oinr.downstream.weightspace`). classify.py reads it.
 
 python downstream/weight_space/fit_dataset.py [--data=mnist --chunk=1024] [--resume=<run folder>]
 
@@ -42,7 +42,7 @@ Over three seeds 8-8-8 averages 96.64% against 96.39% for 8-8. The seed moves on
 as the architectures differ. On the test split 8-8 scored 96.43 / 96.06 / 96.12% for seeds 0 / 1 / 2.
 
 The data set (train, then test) is cut into chunks of CHUNK images; each chunk is one batched fit
-(`oinr.ensemble.Ensemble` in `oinr.fitting.fit`) written to ``chunks/chunk_NNNNN.safetensors`` as soon as
+(`oinr.models.ensemble.Ensemble` in `oinr.fit.loop.fit`) written to ``chunks/chunk_NNNNN.safetensors`` as soon as
 it is done. A killed run continues with ``--resume=<run folder>``: the chunks already written are kept and
 the result equals an uninterrupted run (a chunk's fit depends only on the shared init and its images).
 
@@ -95,7 +95,7 @@ OCTAVES = 4  # sin/cos octaves per axis; 4 is the most below a 28-px grid's Nyqu
 MODEL = "oinr"  # oinr, or siren (a 2-32-32-1 MLP with HIDDEN = 32, LAYERS = 2: the weight-space data sets' INR)
 WIDTHS = (8, 8, 8)  # hidden conv widths (3,528 weights per network with the kernels below)
 KERNEL = 5  # odd kernel of the hidden and output convs
-FIRST_KERNEL = 1  # first conv 1x1 (on a sin/cos grid a k x k first conv equals a 1x1 one, oinr/operator.py)
+FIRST_KERNEL = 1  # first conv 1x1 (on a sin/cos grid a k x k first conv equals a 1x1 one, oinr/models/conv.py)
 FIRST_OMEGA = 10.0  # sine frequency of the first activation
 OMEGA = 1.0  # sine frequency of the hidden activations
 BIAS = False  # conv biases (the paper: none)
@@ -135,13 +135,7 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from oinr.config import configure  # noqa: E402
-from oinr.errors import UserError, cli  # noqa: E402
-from oinr.experiment import check, finish, setup  # noqa: E402
-from oinr.operator import n_params  # noqa: E402
-from oinr.plots import image_grid  # noqa: E402
-from oinr.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
-from oinr.weightspace import (  # noqa: E402
+from oinr.downstream.weightspace import (  # noqa: E402
     FORMAT,
     check_run_fits,
     dataset_images,
@@ -156,6 +150,12 @@ from oinr.weightspace import (  # noqa: E402
     save_tensors,
     step_limit,
 )
+from oinr.errors import UserError, cli  # noqa: E402
+from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.experiment import check, finish, setup  # noqa: E402
+from oinr.fit.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.plots import image_grid  # noqa: E402
 
 COLUMNS = ["chunk", "time_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
 

@@ -1,0 +1,1 @@
+"""What reads a fitted representation: one-pass derivatives, weight interpolation, weight space."""

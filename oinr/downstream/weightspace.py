@@ -1,0 +1,339 @@
+"""Weight-space data sets: many small INRs fitted from one initialisation, stored as one file of weight vectors.
+
+Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_space_fit.py.
+
+* `fit_chunk` fits one network per image of a chunk in one batched computation: every member starts from
+  the same weights (the weight space's structure depends on it: two fits of similar images then land near
+  each other). SOLVER 'gauss-newton' (the default of fit_dataset.py): one Gauss-Newton step of the centred
+  field (`Fields`), shared by every image (`gauss_newton_map`), then Adam refinement (`oinr.models.ensemble.Ensemble`
+  in the shared loop `oinr.fit.loop.fit`) of the networks below the target; SOLVER 'adam': Adam from the init,
+  each network stopping once its PSNR reaches the target (checked every LOG_EVERY steps) or at the step limit.
+* The fitted file (safetensors) holds ``weights`` (N, P) float32 (each network's parameters flattened in
+  named_parameters order), ``init`` (P,), ``labels`` (N,), ``psnr`` (N,) (of the clamped reconstruction,
+  in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target and the fit stayed finite), ``split``
+  (N,) (0 train, 1 test) and ``index`` (N,) (position in its split), plus metadata: the resolved config,
+  the layer layout and a fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from oinr.data.idx import load_dataset
+from oinr.encoding import to_unit
+from oinr.errors import UserError
+from oinr.fit.loop import FitConfig, fit
+from oinr.fit.runs import atomic_write
+from oinr.models.ensemble import Ensemble
+from oinr.models.registry import build_model, model_lr
+
+FORMAT = "oinr-weight-space-1"
+# settings that decide the fitted weights (a file or a chunk made under other values is not mixed in)
+WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
+               "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
+               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS", "SOLVER",
+               "LAZY_SCALE", "REFINE_STEPS", "REFINE_LR", "OPTIMIZER", "BASELINE_LR", "BASELINE_SETTING")  # fmt: skip
+
+
+def fingerprint(cfg: dict) -> str:
+    """A short hash of the settings in WEIGHT_KEYS."""
+    keyed = {k: cfg.get(k) for k in WEIGHT_KEYS}
+    return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def init_model(cfg: dict) -> torch.nn.Module:
+    """The one initialisation every network of the data set starts from (seeded by SEED)."""
+    state = torch.get_rng_state()
+    torch.manual_seed(int(cfg.get("SEED", 0)))
+    model = build_model(cfg, 2, 1)
+    torch.set_rng_state(state)
+    return model
+
+
+def dataset_images(cfg: dict):
+    """The images a weight-space run fits, train then test, under its DATA / LIMIT_TRAIN / LIMIT_TEST.
+
+    Returns images (N, H, W) float32 in [0, 1], labels (N,), split (N,) (0 train, 1 test), index in the
+    split (N,), and the class names.
+    """
+    sp = load_dataset(cfg["DATA"])
+    ntr = cfg.get("LIMIT_TRAIN") or len(sp.train_x)
+    nte = cfg.get("LIMIT_TEST") or len(sp.test_x)
+    if ntr > len(sp.train_x) or nte > len(sp.test_x):
+        raise UserError(f"--limit_train/--limit_test ({ntr}/{nte}) exceed {len(sp.train_x)}/{len(sp.test_x)}")
+    x = np.concatenate([sp.train_x[:ntr], sp.test_x[:nte]])  # (N, H, W)
+    y = np.concatenate([sp.train_y[:ntr], sp.test_y[:nte]])
+    split = np.concatenate([np.zeros(ntr, np.uint8), np.ones(nte, np.uint8)])
+    index = np.concatenate([np.arange(ntr), np.arange(nte)])
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
+
+
+def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device) -> int:
+    """Refuse (one-line UserError) a run whose chunk fit, Gauss-Newton map and merged file exceed the memory.
+
+    One chunk costs CHUNK times one network's full-grid fit (`oinr.fit.memory.fit_bytes`); the merge holds every
+    chunk's weights and their concatenation (2 x n x P floats) beside the images. Returns the estimate in bytes.
+    """
+    from oinr.fit.memory import HEADROOM, available_bytes, fit_bytes, gib
+
+    p = sum(q.numel() for q in model.parameters())
+    chunk = min(int(cfg["CHUNK"]), n)
+    per_net = fit_bytes(model, tuple(shape), 1)
+    gn = math.prod(shape) * p * 8 * 3 if str(cfg.get("SOLVER")) == "gauss-newton" else 0  # J, its SVD, the map
+    fixed = 2 * n * p * 4 + n * math.prod(shape) * 4 + gn  # on the host: the merge, the images, the float64 SVD
+    host = int(available_bytes("cpu") * HEADROOM)
+    if fixed > host:
+        raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} need about {gib(fixed)} of "
+                        f"host memory to merge but {gib(host)} is available; fit fewer images "
+                        "(--limit_train / --limit_test)")  # fmt: skip
+    on_device = torch.device(device).type != "cpu"
+    have = int(available_bytes(device) * HEADROOM) if on_device else host - fixed
+    need = chunk * per_net
+    if need <= have:
+        return fixed + need
+    fits = have // per_net
+    fix = f"lower --chunk to {fits}" if fits >= 1 else "fit fewer images (--limit_train / --limit_test)"
+    raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} in chunks of {chunk} need about "
+                    f"{gib(need + (0 if on_device else fixed))} but {gib(have + (0 if on_device else fixed))} is "
+                    f"available; {fix}")  # fmt: skip
+
+
+def layout(model: torch.nn.Module) -> list:
+    """[(name, shape)] of the flattened weight vector, in order."""
+    return [(n, list(p.shape)) for n, p in model.named_parameters()]
+
+
+def step_limit(cfg: dict) -> int:
+    """The most updates a network of this config takes: STEPS (adam), or the Gauss-Newton step + REFINE_STEPS."""
+    return int(cfg["STEPS"]) if str(cfg.get("SOLVER", "adam")) == "adam" else 1 + int(cfg.get("REFINE_STEPS", 0))
+
+
+def centred(cfg: dict) -> float:
+    """LAZY_SCALE alpha: each network's field is alpha * (g_theta - g_init) (0: the plain field g_theta)."""
+    return float(cfg.get("LAZY_SCALE") or 0.0)
+
+
+class Fields:
+    """The fields a weight-space run's networks represent on an (H, W) grid, from an ensemble of them.
+
+    With LAZY_SCALE alpha > 0 the field of weights theta is alpha * (g_theta(grid) - g_init(grid)): the network
+    minus the shared init, scaled (the centred model of Chizat, Oyallon & Bach, "On Lazy Training in
+    Differentiable Programming", NeurIPS 2019). Centring makes every init field zero, and a large alpha
+    keeps the fit where the network is nearly linear in its weights (the change needed is ~1/alpha), so
+    the weights a fit lands on are close to a linear map of the image. Targets and fields are on [-1, 1].
+    """
+
+    def __init__(self, cfg: dict, model: torch.nn.Module, shape, device):
+        self.alpha = centred(cfg)
+        self.grid = model.make_input(tuple(shape)).to(device)  # (1, C_in, H, W), shared by every member
+        with torch.no_grad():  # a copy on the device: the caller's model stays where it is
+            self.base = copy.deepcopy(model).to(device)(self.grid) if self.alpha > 0 else None  # (1, 1, H, W)
+
+    def __call__(self, ens: Ensemble) -> torch.Tensor:
+        """``(K, 1, 1, H, W)`` the members' fields."""
+        out = ens(self.grid)
+        return out if self.alpha <= 0 else self.alpha * (out - self.base)
+
+
+def gauss_newton_map(cfg: dict, model: torch.nn.Module, shape, device) -> torch.Tensor:
+    """``(P, H*W)``: the map from a target field (flattened, on [-1, 1]) to the Gauss-Newton step at the init.
+
+    The linearised centred field alpha * J (theta - theta_0), with J the ``(H*W, P)`` Jacobian of the network's
+    output at the shared init, fits a target y exactly (least squares where P < H*W) at the minimum-norm step
+    theta - theta_0 = J^+ y / alpha. J is the same for every network of the data set, so its pseudo-inverse is
+    computed once (float64 SVD) and a whole chunk's step is one matrix product.
+    """
+    from torch.func import functional_call, jacrev
+
+    alpha = centred(cfg)
+    if alpha <= 0:
+        raise UserError(
+            "--solver=gauss-newton needs --lazy_scale > 0 (a centred field, see oinr.downstream.weightspace.Fields)"
+        )
+    h, w = shape
+    p = sum(q.numel() for q in model.parameters())
+    if h * w * p * 8 > 4 * 2**30:
+        raise UserError(f"the {h * w} x {p} Jacobian of one network needs {h * w * p * 8 / 2**30:.1f} GiB; "
+                        "use --solver=adam for signals this large")  # fmt: skip
+    model = copy.deepcopy(model).to(device)  # the caller's model stays where it is
+    grid = model.make_input((h, w)).to(device)
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    jac = jacrev(lambda q: functional_call(model, q, (grid,)).flatten(), chunk_size=256)(params)
+    jac = torch.cat([jac[k].flatten(1) for k, _ in model.named_parameters()], dim=1)  # (H*W, P), parameter order
+    return (torch.linalg.pinv(jac.double().cpu()) / alpha).float().to(device)  # (P, H*W)
+
+
+def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, progress: bool = False,
+              gn_map: torch.Tensor | None = None) -> dict:  # fmt: skip
+    """Fit one copy of `model` (the shared init) to each image of `images` ``(n, H, W)`` in [0, 1], all at once.
+
+    SOLVER 'adam': STEPS Adam steps of every network from the init (each stopping at TARGET_PSNR when
+    STOP_AT_TARGET). SOLVER 'gauss-newton': one Gauss-Newton step at the shared init (`gauss_newton_map`,
+    computed here unless `gn_map` is given), then up to REFINE_STEPS Adam steps at REFINE_LR for the
+    networks it leaves below TARGET_PSNR, each stopping once it reaches it.
+
+    Returns ``weights`` (n, P), ``psnr`` (n,), ``steps`` (n,) (updates taken; the Gauss-Newton step counts
+    one), ``reached`` (n,) on the CPU.
+    """
+    n, h, w = images.shape
+    ens = Ensemble.replicate(model, n).to(device)
+    fields = Fields(cfg, model, (h, w), device)
+    y = (images.to(device) * 2 - 1)[:, None, None]  # (n, 1, 1, H, W): targets on [-1, 1]
+    target = float(cfg["TARGET_PSNR"])
+    solver = str(cfg.get("SOLVER", "adam")).lower()
+    if solver not in ("adam", "gauss-newton"):
+        raise UserError(f"--solver must be adam or gauss-newton, got {solver!r}")
+
+    def psnr_of_sub(m, t) -> torch.Tensor:  # (k,) of the clamped reconstructions on [0, 1] against targets t
+        with torch.no_grad():
+            mse = (to_unit(fields(m)) - (t + 1) / 2).pow(2).mean(dim=(1, 2, 3, 4))
+            return (10 * torch.log10(1.0 / mse.clamp_min(1e-20))).cpu()
+
+    psnr_of = lambda m: psnr_of_sub(m, y)  # noqa: E731
+
+    if solver == "adam":
+        fc = _fit_config(cfg, int(cfg["STEPS"]), model_lr(cfg), progress, f"{n} fields")
+        # STOP_AT_TARGET False: every network takes STEPS steps, so all move comparably far from the shared init
+        res = _adam(ens, fields, y, fc, target if cfg.get("STOP_AT_TARGET", True) else None)
+        steps, diverged = res.member_steps, res.diverged
+    else:
+        gn = gauss_newton_map(cfg, model, (h, w), device) if gn_map is None else gn_map.to(device)
+        theta0 = ens.flat_weights()  # (n, P), every row the shared init
+        with torch.no_grad():
+            ens.set_flat_weights(theta0 + y.flatten(1) @ gn.T)
+        steps = torch.ones(n, dtype=torch.long)
+        diverged = torch.zeros(n, dtype=torch.bool)
+        step_psnr = psnr_of(ens)
+        below = (~(step_psnr >= target)).nonzero().flatten()  # NaN counts as below
+        refine = int(cfg.get("REFINE_STEPS", 0))
+        if refine > 0 and len(below):
+            rows = below.to(device)
+            sub = Ensemble.replicate(model, len(below)).to(device)
+            sub.set_flat_weights(ens.flat_weights()[rows])
+            fc = _fit_config(cfg, refine, float(cfg["REFINE_LR"]), progress, f"refining {len(below)} of {n}")
+            res = _adam(sub, fields, y[rows], fc, target)
+            new, old = psnr_of_sub(sub, y[rows]), step_psnr[below]
+            better = (new > old) | (torch.isfinite(new) & ~torch.isfinite(old))  # refinement never makes one worse
+            keep = below[better]
+            with torch.no_grad():
+                flat = ens.flat_weights()
+                flat[keep.to(device)] = sub.flat_weights()[better.to(device)]
+                ens.set_flat_weights(flat)
+            steps[keep] += res.member_steps[better]
+            diverged[keep] = res.diverged[better]
+    psnr = psnr_of(ens).float()
+    return {
+        "weights": ens.flat_weights().float().cpu(),
+        "psnr": psnr,
+        "steps": steps.to(torch.int32),
+        "reached": (psnr >= target) & ~diverged,
+    }
+
+
+def _fit_config(cfg: dict, steps: int, lr: float, progress: bool, desc: str) -> FitConfig:
+    return FitConfig(steps=steps, lr=lr, schedule=cfg.get("SCHEDULE", "cosine"),
+                     final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
+                     progress=progress, desc=desc, optimizer=cfg.get("OPTIMIZER", "adam"))  # fmt: skip
+
+
+def _adam(ens: Ensemble, fields: Fields, y: torch.Tensor, fc: FitConfig, target: float | None):
+    """The shared loop on every member's field against its target ``y`` (k, 1, 1, H, W); stop at `target` dB."""
+
+    def loss_fn(m, step):
+        return ((fields(m) - y) ** 2).mean(dim=(1, 2, 3, 4))  # (k,) one loss per network
+
+    def evaluate(m, loss):
+        return {"psnr": 10 * torch.log10(4.0 / loss.clamp_min(1e-20))}  # MSE on [-1, 1]: data range 2
+
+    stop = None if target is None else (lambda met: met["psnr"] >= target)
+    return fit(ens, loss_fn, fc, evaluate=evaluate, stop_each=stop)
+
+
+def render(cfg: dict, weights: torch.Tensor, shape, device="cpu", init: torch.Tensor | None = None) -> torch.Tensor:
+    """``(n, H, W)`` on [0, 1]: the fields that rows of a fitted file's ``weights`` (n, P) represent.
+
+    `init` (P,): the file's shared init (the centring's reference); default: the init its config builds.
+    """
+    model = init_model(cfg)
+    if init is not None:
+        torch.nn.utils.vector_to_parameters(init.to(torch.float32), model.parameters())
+    ens = Ensemble.replicate(model, len(weights)).to(device)
+    ens.set_flat_weights(weights.to(device))
+    with torch.no_grad():
+        return to_unit(Fields(cfg, model, shape, device)(ens))[:, 0, 0].cpu()
+
+
+def mean_image_init(cfg: dict, model: torch.nn.Module, images: torch.Tensor, steps: int) -> torch.nn.Module:
+    """`model` fitted for `steps` steps to the mean of `images` ``(n, H, W)``: a shared init near the data.
+
+    Every network of the data set then starts from a fit of the average image and only learns its residual
+    from it (the shared, data-aware starting point of weight-space work such as Dupont et al., "From data
+    to functa", ICML 2022, there meta-learned). Same learning rate and schedule as the per-image fits.
+    """
+    n, h, w = images.shape
+    ens = Ensemble.replicate(model, 1)
+    grid = ens.make_input((h, w))  # (1, C_in, H, W)
+    y = (images.mean(0) * 2 - 1)[None, None, None]  # (1, 1, 1, H, W) the mean image on [-1, 1]
+    fc = FitConfig(
+        steps=int(steps),
+        lr=model_lr(cfg),
+        schedule=cfg.get("SCHEDULE", "cosine"),
+        final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01),
+        log_every=max(1, int(steps)),
+        progress=False,
+    )
+    fit(ens, lambda m, step: ((m(grid) - y) ** 2).mean(dim=(1, 2, 3, 4)), fc)
+    return ens.member(0)
+
+
+def save_tensors(path: Path, tensors: dict, meta: dict) -> None:
+    """safetensors with string metadata, written atomically."""
+    from safetensors.torch import save
+
+    blob = save({k: v.contiguous() for k, v in tensors.items()}, metadata={k: str(v) for k, v in meta.items()})
+    atomic_write(Path(path), lambda f: f.write(blob))
+
+
+def load_tensors(path: Path) -> tuple[dict, dict]:
+    """(tensors, metadata) of a safetensors file; an unreadable one is a UserError."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found; make it with downstream/weight_space/fit_dataset.py")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any parse failure means 'not a fitted file'
+        raise UserError(f"cannot read {path} as safetensors ({str(e).splitlines()[0][:120]})") from None
+
+
+REQUIRED = ("weights", "init", "labels", "psnr", "steps", "reached", "split", "index")
+
+
+def load_fitted(path: Path) -> tuple[dict, dict]:
+    """The fitted file's tensors and its config, checked: format, fingerprint, sizes, layout of the weights."""
+    t, meta = load_tensors(path)
+    if meta.get("format") != FORMAT or any(k not in t for k in REQUIRED):
+        raise UserError(f"{path} is not a weight-space file of this version (format {meta.get('format')!r})")
+    cfg = json.loads(meta["config"])
+    if meta.get("fingerprint") != fingerprint(cfg):
+        raise UserError(f"{path}: its weights were not made under the config it carries (fingerprint mismatch)")
+    n = len(t["labels"])
+    if any(len(t[k]) != n for k in REQUIRED if k != "init"):
+        raise UserError(f"{path}: tensors of different lengths ({ {k: len(t[k]) for k in REQUIRED} })")
+    with torch.device("meta"):
+        expected = sum(math.prod(s) for _, s in layout(build_model(cfg, 2, 1)))
+    if t["weights"].shape[1] != expected or json.loads(meta["layout"]) != json.loads(
+        json.dumps(layout(init_model(cfg)))
+    ):
+        raise UserError(f"{path}: {t['weights'].shape[1]} weights per network, but its config "
+                        f"({cfg.get('MODEL')}, widths {cfg.get('WIDTHS')}) has {expected}")  # fmt: skip
+    return t, cfg

@@ -1,0 +1,145 @@
+"""Fitting one image with O-INR or a baseline, as the 2D scripts (train, denoise) share it.
+
+Targets are fitted on the [-1, 1] scale (2*y - 1): the network's output is zero-mean at
+initialisation, so no layer has to learn the image's mean first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from oinr.encoding import to_unit
+from oinr.errors import UserError
+from oinr.fit.experiment import fit_config
+from oinr.fit.loop import FitResult, fit
+from oinr.fit.memory import check_fits
+from oinr.fit.restore import image_meta
+from oinr.fit.runs import write_config
+from oinr.metrics import psnr, psnr_from_mse
+from oinr.models.registry import build_model, model_lr
+
+IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
+
+
+def build_image_model(cfg: dict, channels: int, device, shape=None) -> torch.nn.Module:
+    """MODEL from the header (any model of `oinr.models.registry`) for a `channels`-channel image, on `device`.
+
+    With `shape` (H, W), a fit on that grid whose memory estimate exceeds what is available is refused here,
+    before anything is allocated or written, with the --size that fits (`oinr.fit.memory`).
+    """
+    model = build_model(cfg, 2, channels).to(device)
+    if shape is None:
+        return model
+    if not getattr(model, "grid_bound", False):  # estimated on a small probe grid, before the real one exists
+        check_fits(model, tuple(shape), channels, device, "fitting an image",
+                   lambda side: f"pass --size={side} (or smaller) to fit a downscaled copy")  # fmt: skip
+        return model
+    try:  # a grid-bound model (the CZ operator) checks the grid and sizes its coarsest level for it
+        model.make_input(tuple(shape))
+    except ValueError as e:
+        name = cfg.get("MODEL", "oinr")
+        raise UserError(f"--model={name} cannot fit a {shape[0]}x{shape[1]} image: {e}") from None
+    return model
+
+
+@torch.no_grad()
+def render(model: torch.nn.Module, hw) -> torch.Tensor:
+    """A fitted model's image on the grid of size `hw`: ``(C, h, w)`` in [0, 1] on the CPU."""
+    return to_unit(model(model.make_input(tuple(hw)))[0]).cpu()
+
+
+def fit_image(
+    cfg: dict,
+    model: torch.nn.Module,
+    target: torch.Tensor,
+    run: Path | None = None,
+    ckpt: Path | None = None,
+    reference: torch.Tensor | None = None,
+    experiment: str = "2dimage",
+    lr: float | None = None,
+) -> tuple[torch.Tensor, FitResult]:
+    """Fit `model` to `target` ``(C, H, W)`` in [0, 1]; return (reconstruction ``(C, H, W)`` in [0, 1], result).
+
+    metrics.csv's ``psnr`` is against `reference` when given (the clean image when denoising), else
+    against the target (read off the training loss, no extra forward pass). `lr` overrides the model's
+    registry rate. Without `run` nothing is written (a baseline fitted inside another experiment).
+    """
+    c, h, w = target.shape
+    device = next(model.parameters()).device
+    grid = model.make_input((h, w))  # (1, C_in, H, W)
+    y = (target * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
+    ref = None if reference is None else reference.unsqueeze(0).to(device)  # (1, C, H, W) in [0, 1]
+
+    def loss_fn(m, step):
+        return torch.mean((m(grid) - y) ** 2)
+
+    def evaluate(m, loss):
+        if ref is None:
+            return {"psnr": psnr_from_mse(loss, 2.0)}  # MSE on [-1, 1]: the same dB as on [0, 1]
+        return {"psnr": psnr(to_unit(m(grid)), ref)}
+
+    fc = fit_config(cfg, model_lr(cfg) if lr is None else lr, f"{cfg['MODEL']} {h}x{w}", model)
+    meta = image_meta(experiment, c, (h, w))
+    res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS, meta=meta)
+    return render(model, (h, w)), res
+
+
+def fit_in_folder(cfg: dict, img: torch.Tensor, device, folder) -> torch.nn.Module:
+    """Fit model ``cfg['MODEL']`` (header `cfg`) to `img` ``(C, H, W)`` into `folder`, a 2dimage-style run folder.
+
+    The folder gets config.json, metrics.csv and ckpt.pt, so `oinr.fit.restore.load_run` rebuilds the fit
+    (derive.py reuses it through --baseline_runs). Returns the fitted model in eval mode.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    torch.manual_seed(int(cfg.get("SEED", 0)))
+    model = build_image_model(cfg, img.shape[0], device)
+    write_config(folder, cfg, device)
+    fit_image(cfg, model, img, folder)
+    return model.eval()
+
+
+def image_experiment(cfg: dict, experiment: str, extra=None) -> Path:
+    """The image experiments' one flow: load, build, fit, evaluate, save; returns the run folder.
+
+    `cfg` is a resolved header with DATA, SIZE, GRAY, MODEL and the fit's settings; `extra(model)` adds
+    entries to summary.json (the CZ operator's levels and coarsest grid, say).
+    """
+    from oinr.data.images import load_image, save_image
+    from oinr.fit.experiment import finish, open_run, setup
+    from oinr.metrics import ssim
+    from oinr.models.conv import n_params
+    from oinr.paths import resolve_path
+    from oinr.plots import curves, montage
+
+    # data
+    path = resolve_path(cfg["DATA"])
+    img = load_image(path, cfg["SIZE"], cfg["GRAY"])  # (C, H, W) in [0, 1]
+    c, h, w = img.shape
+    if str(cfg["MODEL"]).lower() == "hashgrid" and not cfg.get("HASH_MAX_RES"):  # kept in config.json
+        cfg["HASH_MAX_RES"] = max(h, w)
+
+    # model: everything that can fail on bad input is checked before the run folder exists
+    device = setup(cfg)
+    model = build_image_model(cfg, c, device, (h, w))
+    run, ckpt = open_run(cfg, experiment, device)
+    name = str(cfg["MODEL"])
+    print(f"image {path}: {c}x{h}x{w}, model {name} ({n_params(model)} parameters), device {device}")
+
+    # fit
+    pred, res = fit_image(cfg, model, img, run, ckpt, experiment=experiment)
+
+    # evaluate: the clipped reconstruction against the target, in [0, 1]
+    p, s = psnr(pred, img), ssim(pred, img)
+
+    # save
+    save_image(run / "reconstruction.png", pred)
+    label = f"{name} ({p:.2f} dB)"
+    montage({"target": img, label: pred}, run / "figures" / "reconstruction.png", error_of=(label, "target"))
+    curves(run / "metrics.csv", run / "figures" / "curves.png", title=f"{name} on {path.name}")
+    finish(run, psnr=p, ssim=s, n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
+           s_per_step=res.wall_time_s / max(res.steps, 1), device=str(device), model=name, lr=model_lr(cfg),
+           image=str(cfg["DATA"]), size=[h, w], **(extra(model) if extra else {}))  # fmt: skip
+    return run

@@ -1,0 +1,187 @@
+"""Multiscale O-INR: the conv operator works on a coarse grid, a pointwise operator finishes at full resolution.
+
+The conv O-INR applies every weight at every cell of the signal's grid, so its cost per step is
+(cells x parameters): at 128^3 a 3D conv stack is minutes per hundred steps. Here the same operator
+is composed of three integral operators, none with a learned per-location table:
+
+1. a conv + sine O-INR (`oinr.models.conv.OINR`) maps the sin/cos encoding of a grid `coarse` times
+   coarser than the signal's to C feature channels, ``(1, C, *coarse_shape)``;
+2. d-linear interpolation to the signal's points: a fixed integral operator whose kernel is the tent
+   function of the coarse spacing (``align_corners=True``, since both grids span [-1, 1] end to end);
+3. a pointwise operator (a Dirac kernel: 1 x 1 convs, i.e. per-point sine layers) on the concatenation
+   of the interpolated features and the fine sin/cos encoding of the point, ending in a linear layer.
+
+Steps 2-3 are per point, so the model is evaluated on a whole grid (`forward(grid)`) or on any
+subset of its cells (`forward_points`), with the same arithmetic: a 3D fit trains on batches of
+voxels near the surface and uniform ones, never materialising the fine grid with gradients. The cost
+of a step is (coarse cells x conv parameters) + (points x head parameters).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from oinr.encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask
+from oinr.models.conv import OINR, Sine
+from oinr.models.header import settings
+
+_MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def coarse_shape(shape: Sequence[int], factor: int) -> tuple[int, ...]:
+    """The coarse grid for a fine grid `shape`: spacing about `factor` fine cells, both ends on [-1, 1]."""
+    return tuple(max(2, math.ceil((int(n) - 1) / factor) + 1) for n in shape)
+
+
+class MultiscaleOINR(nn.Module):
+    """Coarse conv + sine operator, d-linear interpolation, pointwise sine head on the fine encoding.
+
+    Args:
+        out_channels: channels of the signal.
+        dims: spatial axes (1, 2 or 3).
+        octaves: sin/cos octaves of both encodings (each capped below its own grid's Nyquist rate).
+        coarse: fine cells per coarse cell along each axis (1: the coarse grid is the fine one).
+        widths, kernel_size, omega, first_omega, bias: the coarse conv operator's (see `OINR`; its
+            first conv is 1 x 1, see `OINR.first_kernel_size`).
+        features: channels the coarse operator hands to the head.
+        head_widths: widths of the pointwise sine layers (empty: a linear read-out of the features).
+        head_omega: sine frequency of the head's first layer (its later ones use `omega`).
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        dims: int = 3,
+        octaves: int = 6,
+        coarse: int = 4,
+        widths: Sequence[int] = (24, 24),
+        kernel_size: int = 3,
+        features: int = 16,
+        head_widths: Sequence[int] = (32,),
+        omega: float = 1.0,
+        first_omega: float | None = None,
+        head_omega: float = 1.0,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if int(coarse) != coarse or coarse < 1:
+            raise ValueError(f"the coarse factor must be an int >= 1, got {coarse!r}")
+        if features < 1 or (head_widths and min(head_widths) < 1):
+            raise ValueError(f"features and head widths must be positive, got {features}, {tuple(head_widths)}")
+        self.dims, self.octaves, self.coarse = dims, int(octaves), int(coarse)
+        self.noise_channels = 0
+        self.operator = OINR(None, features, widths, kernel_size, dims, bias=bias, omega=omega, octaves=octaves,
+                             first_omega=first_omega, first_kernel_size=1)  # fmt: skip
+        sizes = [features + n_channels(dims, octaves), *head_widths]
+        head: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            head += [nn.Linear(a, b), Sine(head_omega if i == 0 else omega)]
+        self.head = nn.Sequential(*head)
+        self.out = nn.Linear(sizes[-1], out_channels)
+        self._sine_init(omega)
+        self._coarse_grids: dict = {}
+
+    @torch.no_grad()
+    def _sine_init(self, omega: float):
+        for m in self.head:  # drawn for `omega`, as OINR's first conv: head_omega / omega scales the first layer
+            if not isinstance(m, nn.Linear):
+                continue
+            b = math.sqrt(6.0 / m.in_features) / omega
+            m.weight.uniform_(-b, b)
+            m.bias.uniform_(-b, b)
+        b = math.sqrt(6.0 / self.out.in_features)
+        self.out.weight.uniform_(-b, b)
+        self.out.bias.zero_()
+
+    # ---------------------------------------------------------------------------------------- inputs
+
+    def make_input(self, shape) -> torch.Tensor:
+        """The fine encoding grid ``(1, C_in, *shape)`` (the signal's grid; the coarse one follows from it)."""
+        dev = next(self.parameters()).device
+        return encode_grid(tuple(shape), self.octaves, device=dev).unsqueeze(0)
+
+    def coarse_features(self, shape) -> torch.Tensor:
+        """The coarse operator's output for a fine grid `shape`: ``(1, features, *coarse_shape(shape))``."""
+        cs = coarse_shape(shape, self.coarse)
+        dev = next(self.parameters()).device
+        key = (cs, dev)
+        if key not in self._coarse_grids:  # a fixed function of the shape: built once per shape and device
+            self._coarse_grids = {key: encode_grid(cs, self.octaves, device=dev).unsqueeze(0)}
+        return self.operator(self._coarse_grids[key])
+
+    def point_encoding(self, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
+        """(coordinates ``(P, d)`` in [-1, 1], fine encoding ``(P, C_in)``) of flat cell indices `idx` of `shape`."""
+        x = cell_coords(idx, shape)  # (P, d)
+        enc = encode_coords(x, self.octaves)  # (P, 2Ld)
+        return x, enc * nyquist_mask(shape, self.octaves).to(enc)  # capped below each axis's Nyquist, as encode_grid
+
+    # --------------------------------------------------------------------------------------- forward
+
+    def _read_out(self, feats: torch.Tensor, enc: torch.Tensor) -> torch.Tensor:
+        """The pointwise operator: ``(P, features)``, ``(P, C_in)`` -> ``(P, out_channels)``."""
+        return self.out(self.head(torch.cat([feats, enc], dim=-1)))
+
+    def forward(self, grid: torch.Tensor) -> torch.Tensor:
+        """The fine encoding grid ``(1, C_in, *shape)`` -> the signal ``(1, C_out, *shape)``."""
+        if grid.ndim == self.dims + 1:
+            grid = grid.unsqueeze(0)
+        if grid.ndim != self.dims + 2 or grid.shape[0] != 1:
+            raise ValueError(f"expected a (1, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
+        shape = tuple(grid.shape[2:])
+        up = F.interpolate(self.coarse_features(shape), size=shape, mode=_MODE[self.dims], align_corners=True)
+        feats = up.flatten(2)[0].T  # (P, features), P = prod(shape), row-major
+        out = self._read_out(feats, grid.flatten(2)[0].T)  # (P, C_out)
+        return out.T.reshape(1, -1, *shape)  # (1, C_out, *shape)
+
+    def forward_points(self, idx: torch.Tensor, shape, feats: torch.Tensor | None = None) -> torch.Tensor:
+        """The signal at flat cell indices `idx` ``(P,)`` of the grid `shape`: ``(P, C_out)``.
+
+        Equal to ``forward(make_input(shape)).flatten(2)[0].T[idx]`` to float rounding; only the coarse
+        grid is evaluated whole. `feats` (from `coarse_features(shape)`) saves recomputing it.
+        """
+        shape = tuple(int(s) for s in shape)
+        x, enc = self.point_encoding(idx, shape)
+        feats = self.coarse_features(shape) if feats is None else feats
+        # grid_sample wants (x_last, ..., x_first) and a (1, P, 1[, 1], d) grid; (1, C, P, 1[, 1]) back
+        where = x.flip(-1).view(1, -1, *[1] * (self.dims - 1), self.dims)
+        if self.dims == 1:  # grid_sample has no 1-d mode: a 2-d sample on a height-1 image
+            feats, where = feats.unsqueeze(-2), torch.cat([where, torch.zeros_like(where)], -1).unsqueeze(2)
+        sampled = F.grid_sample(feats, where, mode="bilinear", align_corners=True)  # (1, C, P, 1...)
+        return self._read_out(sampled.reshape(feats.shape[1], -1).T, enc)
+
+
+SETTINGS = {  # header name: default (see 2dimage/train.py for what each does)
+    "OCTAVES": 6,
+    "COARSE": 4,
+    "WIDTHS": (24, 24),
+    "KERNEL": 3,
+    "FEATURES": 16,
+    "HEAD_WIDTHS": (32,),
+    "OMEGA": 1.0,
+    "FIRST_OMEGA": None,
+    "HEAD_OMEGA": 1.0,
+    "BIAS": True,
+}
+
+
+def build_from_header(cfg: dict, dims: int, out_channels: int) -> MultiscaleOINR:
+    s = settings(cfg, SETTINGS)
+    return MultiscaleOINR(
+        out_channels,
+        dims,
+        octaves=s["OCTAVES"],
+        coarse=s["COARSE"],
+        widths=tuple(s["WIDTHS"]),
+        kernel_size=s["KERNEL"],
+        features=s["FEATURES"],
+        head_widths=tuple(s["HEAD_WIDTHS"]),
+        omega=s["OMEGA"],
+        first_omega=s["FIRST_OMEGA"],
+        head_omega=s["HEAD_OMEGA"],
+        bias=s["BIAS"],
+    )
