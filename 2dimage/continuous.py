@@ -4,9 +4,8 @@ discrete O-INR, bicubic upsampling and SIREN, each fitted at the largest trainin
 
     python 2dimage/continuous.py [--resolutions=48,64,80,96 --held_out=56,72,88 --kernel_net=gabor]
 
-Every target is the image resized (anti-aliased bicubic) with corners aligned, so pixel i of an n-pixel
-axis samples the image at x = -1 + 2i/(n-1), the grid every model reads (the paper used one image at
-sizes between 256 and 358 px; the CPU default is 48..96 px).
+Every target is the image resized (anti-aliased bicubic, corners aligned: pixel i of n at -1 + 2i/(n-1)).
+The paper used one image at sizes between 256 and 358 px; the CPU default is 48..96 px.
 """
 
 # data
@@ -58,11 +57,10 @@ import math  # noqa: E402
 import time  # noqa: E402
 
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from ckconv import KERNEL_NETS, kernel_taps  # noqa: E402
 from ckconv.conv import WINDOWS  # noqa: E402
-from oinr.data.images import load_image, save_image, target_size  # noqa: E402
+from oinr.data.images import load_image, resize_aligned, save_image, target_size  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
 from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
@@ -78,13 +76,6 @@ from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import curves, montage, xy_plot  # noqa: E402
 
 METHODS = {"continuous": "continuous O-INR", "oinr": "discrete O-INR", "bicubic": "bicubic", "siren": "SIREN"}
-
-
-def resize(img: torch.Tensor, hw) -> torch.Tensor:
-    """(C, H, W) in [0, 1] -> (C, h, w): anti-aliased bicubic with corners aligned (sample i at -1 + 2i/(n-1))."""
-    down = hw[0] < img.shape[1] or hw[1] < img.shape[2]
-    out = F.interpolate(img[None], size=tuple(hw), mode="bicubic", align_corners=True, antialias=down)
-    return out[0].clamp(0, 1)  # (C, h, w)
 
 
 def check_sizes(native) -> dict:
@@ -113,53 +104,39 @@ def check_sizes(native) -> dict:
     return hw
 
 
-def fit_baseline(cfg: dict, name: str, model, target: torch.Tensor, lr: float):
-    """Fit a baseline to one (C, H, W) target in [0, 1] with the shared image fit; returns the fitted model."""
-    fit_image({**cfg, "MODEL": name, "STEPS": BASELINE_STEPS, "LOG_EVERY": BASELINE_STEPS}, model, target, lr=lr)
-    return model
-
-
-def finite(row: dict) -> dict:
-    """PSNRs with an infinite one (a baseline evaluated on its own target) as None, for strict JSON."""
-    return {k: v if math.isfinite(v) else None for k, v in row.items()}
-
-
 def main():
     cfg = configure(globals())
     # data: the native image, validated against every requested size before any folder exists
     img = load_image(resolve_path(DATA), 0, GRAY)  # (C, H0, W0) in [0, 1]
     hw = check_sizes(tuple(img.shape[1:]))
-    check(KERNEL_NET in KERNEL_NETS, f"--kernel_net must be one of {', '.join(KERNEL_NETS)}, got {KERNEL_NET!r}")
-    check(WINDOW in WINDOWS, f"--window must be one of {', '.join(WINDOWS)}, got {WINDOW!r}")
-    check(USE_FFT in ("auto", "fft", "direct"), f"--use_fft must be auto, fft or direct, got {USE_FFT!r}")
+    for name, value, allowed in [("kernel_net", KERNEL_NET, KERNEL_NETS), ("window", WINDOW, WINDOWS),
+                                 ("use_fft", USE_FFT, ("auto", "fft", "direct"))]:  # fmt: skip
+        check(value in allowed, f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
     baselines = [b.strip() for b in BASELINES.split(",") if b.strip()]
     unknown = set(baselines) - set(METHODS) - {"continuous"}
     check(not unknown, f"--baselines: unknown {', '.join(sorted(unknown))}; choose from oinr, bicubic, siren")
     check(BASELINE_STEPS > 0, f"--baseline_steps must be > 0, got {BASELINE_STEPS}")
-    targets = {s: resize(img, hw[s]) for s in hw}  # size -> (C, h, w)
-    c, largest = img.shape[0], max(RESOLUTIONS)
-    super_res = max(hw)
+    targets = {s: resize_aligned(img, hw[s]) for s in hw}  # size -> (C, h, w)
+    c, largest, super_res = img.shape[0], max(RESOLUTIONS), max(hw)
     role = {s: "train" if s in RESOLUTIONS else "held-out" if s in HELD_OUT else "super-res" for s in hw}
 
     # model
     device = setup(cfg)
     cfg["INIT_RESOLUTION"] = largest  # the kernels' scale is matched at the largest training size
-    model = build_model(cfg, 2, c, "continuous")
-    model = model.to(device)
+    model = build_model(cfg, 2, c, "continuous").to(device)
     run, ckpt = open_run(cfg, "continuous", device)
     print(f"image {resolve_path(DATA)}: {c}x{img.shape[1]}x{img.shape[2]}; sizes: training {list(RESOLUTIONS)}, "
           f"held out {list(HELD_OUT)}, super-res {super_res}; {n_params(model)} parameters; {device}")  # fmt: skip
 
     # fit: step s trains on RESOLUTIONS[s % len], so a resumed run sees the same sequence
     train = [(model.make_input(hw[s]), (targets[s] * 2 - 1).unsqueeze(0).to(device)) for s in RESOLUTIONS]
-    monitor = HELD_OUT[0]
 
     def loss_fn(m, step):
         grid, y = train[step % len(train)]  # (1, C_in, h, w), (1, C, h, w)
         return torch.mean((m(grid) - y) ** 2)
 
     def evaluate(m, loss):
-        return {"psnr_heldout": psnr(render(m, hw[monitor]), targets[monitor])}
+        return {"psnr_heldout": psnr(render(m, hw[HELD_OUT[0]]), targets[HELD_OUT[0]])}
 
     t0 = time.perf_counter()
     res = fit(model, loss_fn, fit_config(cfg, LR, f"continuous {'/'.join(map(str, RESOLUTIONS))}"), evaluate=evaluate,
@@ -169,21 +146,24 @@ def main():
 
     # baselines at the largest training size
     others = {}
-    for name in baselines:
+    for name in [b for b in baselines if b != "bicubic"]:
         torch.manual_seed(SEED)  # each baseline's init independent of what ran before
         if name == "oinr":
             m = OINR(None, c, widths=WIDTHS, kernel_size=OINR_KERNEL, omega=OINR_OMEGA, first_omega=OINR_FIRST_OMEGA,
-                     octaves=OCTAVES).to(device)  # fmt: skip
-            others[name] = fit_baseline(cfg, name, m, targets[largest], OINR_LR)
-        elif name == "siren":
-            m = build_baseline("siren", 2, c, hidden=SIREN_HIDDEN, layers=SIREN_LAYERS).to(device)
-            others[name] = fit_baseline(cfg, name, m, targets[largest], SIREN_LR)
+                     octaves=OCTAVES)  # fmt: skip
+        else:
+            m = build_baseline("siren", 2, c, hidden=SIREN_HIDDEN, layers=SIREN_LAYERS)
+        bcfg = {**cfg, "MODEL": name, "STEPS": BASELINE_STEPS, "LOG_EVERY": BASELINE_STEPS}
+        fit_image(bcfg, m.to(device), targets[largest], lr=OINR_LR if name == "oinr" else SIREN_LR)
+        others[name] = m
 
     # evaluate every method on every grid
     preds = {s: {"continuous": render(model, hw[s])} for s in hw}  # size -> method -> (C, h, w)
     for s in hw:
         for name in baselines:
-            preds[s][name] = resize(targets[largest], hw[s]) if name == "bicubic" else render(others[name], hw[s])
+            preds[s][name] = (
+                resize_aligned(targets[largest], hw[s]) if name == "bicubic" else render(others[name], hw[s])
+            )
     table = {s: {k: psnr(p, targets[s]) for k, p in preds[s].items()} for s in hw}  # size -> method -> dB
     methods = ["continuous", *baselines]
     lines = [f"| size | role | {' | '.join(METHODS[k] for k in methods)} |", "|---|---|" + "---:|" * len(methods)]
@@ -205,11 +185,12 @@ def main():
     panels.update({f"{METHODS[k]} ({table[super_res][k]:.2f} dB)": preds[super_res][k] for k in methods})
     montage(panels, run / "figures" / "super_resolution.png", title=f"{SUPER_RES_FACTOR:g}x super-resolution")
     curves(run / "metrics.csv", run / "figures" / "curves.png", keys=("loss", "psnr_heldout"),
-           title=f"continuous O-INR, PSNR at {monitor} px")  # fmt: skip
+           title=f"continuous O-INR, PSNR at {HELD_OUT[0]} px")  # fmt: skip
+    strict = lambda row: {k: v if math.isfinite(v) else None for k, v in row.items()}  # exact (inf dB): null
     mean = lambda r, k: sum(table[s][k] for s in hw if role[s] == r) / sum(role[s] == r for s in hw)
     finish(run, psnr_train=mean("train", "continuous"), psnr_heldout=mean("held-out", "continuous"),
            psnr_super_res=table[super_res]["continuous"],
-           table={str(s): {"size": list(hw[s]), "role": role[s], **finite(table[s])} for s in hw},
+           table={str(s): {"size": list(hw[s]), "role": role[s], **strict(table[s])} for s in hw},
            n_params=n_params(model), steps=res.steps, wall_time_s=res.wall_time_s,
            total_time_s=time.perf_counter() - t0, device=str(device), image=str(DATA),
            resolutions=list(RESOLUTIONS), held_out=list(HELD_OUT), super_res=super_res)  # fmt: skip

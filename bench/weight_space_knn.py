@@ -124,7 +124,7 @@ def main():
            "offset_norm": float(dist.mean()), "init_norm": float(np.sqrt((init**2).sum())),
            "load": open("/proc/loadavg").read().split()[0]}  # fmt: skip
     if SAVE:
-        from oinr.downstream.weightspace import save_tensors
+        from oinr.downstream.weight_files import save_tensors
 
         save_tensors(SAVE, {"weights": out["weights"], "init": torch.as_tensor(init).float(), "labels": labels,
                             "split": split, "psnr": out["psnr"]}, {"layout": json.dumps(layout(model))})  # fmt: skip

@@ -15,24 +15,8 @@ predicted by querying its own gamma_n. Two ways to leave frames out (MODE):
   the rest, and compare the dropped ones with linear and cubic-spline interpolation along the slice
   axis. summary.json: mse_train, mse_test, mse_test_linear, mse_test_cubic; figures/slices.png.
 
-Values are in [0, 1] by the loader's rule (8-bit video: / 255; MRI: robust 0.5-99.5 percentile
-min-max, see oinr/data/sequence.py) and every MSE and PSNR is measured on that scale, on the clipped
-prediction. The network is fitted to 2 y - 1 (zero-mean at initialisation).
-
-How the offsets work, and why BETA is small (measured on this 2-core CPU under heavy load; 1 thread):
-gamma_n reaches the first conv as gamma_n * (sum of each output channel's whole kernel), a per-channel
-phase shift of the first sine; frames differ only through that shift. A shifted sine of a position
-feature is a moved feature (sin(w x + gamma b)), so motion can be represented, and a travelling wave is
-interpolated better than by blending (tests/test_sequence.py: 32.7 dB held-out against 30.1). But the
-kernel sum has C_in * k^2 terms that Adam moves together, so the network learns large phase gaps between
-training frames fast, and the held-out frames then fall between unrelated states: on 9 carphone frames
-(72x88, 3x3 kernels, 150 steps) BETA = 0.1 / 1 / 3 / 10 gave 24.2 / 22.1 / 15.2 / 9.2 dB held-out
-(FIRST_OMEGA = 10, which scales the phase too, gave 20.5 dB against 29.8 at BETA = 0.03). Too small a
-range and the frames cannot be told apart: the fit collapses to the mean frame (MRI, 80 % missing, 54 px,
-800 steps: BETA = 0.1 trained to 19.9 dB, held-out 19.3; BETA = 0.3 trained to 26.3 dB, held-out 22.4
-against cubic 22.6). What matters is the offset step between neighbouring training frames,
-FRAME_GAP * (BETA - ALPHA) / N: about 0.02 worked on both signals. With many training frames that are
-very different from each other (MRI at 50 % missing: 45 slices 4 mm apart) BETA = 0.3 underfits.
+Every MSE and PSNR is on the loader's [0, 1] scale (oinr/data/sequence.py), on the clipped prediction.
+How the offsets work and why BETA is small: RESULTS.md, section "Sequences: the offset note".
 """
 
 # data
@@ -51,9 +35,7 @@ MISSING = 0.8  # slices mode: fraction of the slices dropped, in (0, 1) (the pos
 OCTAVES = 5  # sin/cos octaves per axis; 5 keeps the top one (16 pi) under a 52-64 px grid's Nyquist
 ALPHA = 0.0  # offset of frame 0: gamma_n = ALPHA + (BETA - ALPHA) * n / N
 BETA = 0.3  # offset range BETA - ALPHA spread over the N frames: the smoothness knob, see the note below
-SIGNAL_OFFSETS = (
-    True  # the encoding carries per-frame offsets: the first conv keeps the full kernel (oinr/models/conv.py)
-)
+SIGNAL_OFFSETS = True  # the encoding carries per-frame offsets: the first conv keeps its full kernel
 # model
 WIDTHS = (32, 32, 32)  # hidden conv widths (the paper's 64-128-256-256-128-64: sequence/paper.py)
 KERNEL = 5  # odd kernel of every conv, the first too; 9 carphone frames, 150 steps: 3 -> 24.7 dB held-out, 5 -> 28.1
@@ -79,12 +61,10 @@ CKPT_EVERY = 200  # steps between checkpoints (one is always written at the end)
 RESUME = ""  # a run folder to continue to STEPS
 PROGRESS = True  # tqdm progress bar
 
-import time  # noqa: E402
-
 import torch  # noqa: E402
 
 from oinr.data.images import check_file  # noqa: E402
-from oinr.data.sequence import (  # noqa: E402  # noqa: E402
+from oinr.data.sequence import (  # noqa: E402
     batch_at,
     frame_offsets,
     heldout_split,
@@ -97,7 +77,8 @@ from oinr.encoding import axis_coords, to_unit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
 from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
-from oinr.fit.loop import FitConfig, fit  # noqa: E402
+from oinr.fit.loop import fit  # noqa: E402
+from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import mse, psnr_from_mse  # noqa: E402
 from oinr.models.baselines import build_baseline, default_lr, hidden_for_budget  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
@@ -159,21 +140,16 @@ def main():
     pred_train, pred_test = predict(model, train).cpu(), predict(model, test).cpu()
     truth = frames[test]
     linear, cubic = interpolate_frames(frames, train, test, "linear"), interpolate_frames(frames, train, test, "cubic")
-    summary = {
-        "mse_train": mse(pred_train, frames[train]),
-        "mse_test": mse(pred_test, truth),
-        "mse_test_linear": mse(linear, truth),
-        "mse_test_cubic": mse(cubic, truth),
-    }
-    summary["psnr_train"] = psnr_from_mse(summary["mse_train"])
-    summary["psnr_heldout"] = psnr_from_mse(summary["mse_test"])
-    summary["psnr_heldout_blend"] = psnr_from_mse(summary["mse_test_linear"])
-    summary["psnr_heldout_cubic"] = psnr_from_mse(summary["mse_test_cubic"])
+    summary = {"mse_train": mse(pred_train, frames[train]), "mse_test": mse(pred_test, truth),
+               "mse_test_linear": mse(linear, truth), "mse_test_cubic": mse(cubic, truth)}  # fmt: skip
+    for m, name in [("train", "train"), ("test", "heldout"), ("test_linear", "heldout_blend"),
+                    ("test_cubic", "heldout_cubic")]:  # fmt: skip
+        summary[f"psnr_{name}"] = psnr_from_mse(summary[f"mse_{m}"])
     panels = {"truth": truth, "O-INR": pred_test, "linear" if mode == "slices" else "blend": linear}
     if mode == "slices":
         panels["cubic"] = cubic
     elif SIREN and test:
-        siren_pred, siren_info = fit_siren(frames, train, test, gammas, n_params(model), res.wall_time_s, device)
+        siren_pred, siren_info = fit_siren(frames, train, test, n_params(model), res.wall_time_s, device)
         summary["psnr_heldout_siren"] = psnr_from_mse(mse(siren_pred, truth))
         summary.update(siren_info)
         panels["SIREN"] = siren_pred
@@ -195,35 +171,29 @@ def main():
            frame_gap=FRAME_GAP if mode == "frames" else None)  # fmt: skip
 
 
-def fit_siren(frames, train, test, gammas, budget, seconds, device):
-    """SIREN over (x, y, t) with about `budget` parameters, trained on the training frames for `seconds`
-    of wall time (the O-INR's), BATCH frames a step; returns (held-out frames in [0, 1], its summary)."""
+def fit_siren(frames, train, test, budget, seconds, device):
+    """SIREN over (x, y, t) with about `budget` parameters, fitted to the training frames (BATCH a step) for
+    `seconds` of wall time under the shared timed fit; returns (held-out frames in [0, 1], its summary)."""
     t, c, h, w = frames.shape
     hidden = hidden_for_budget("siren", 3, c, LAYERS, budget)
     torch.manual_seed(SEED)
     model = build_baseline("siren", 3, c, hidden=hidden, layers=LAYERS).to(device)
-    ys, xs = axis_coords(h, device), axis_coords(w, device)
-    ts = axis_coords(t, device)  # frame n at t = -1 + 2 n / (T - 1): the sequence spans [-1, 1] like x and y
-
-    def grid(idx):  # (1, 3, B, H, W): (t, y, x) of every pixel of frames idx
-        tt, yy, xx = torch.meshgrid(ts[idx], ys, xs, indexing="ij")
-        return torch.stack([tt, yy, xx]).unsqueeze(0)
-
+    ts, ys, xs = axis_coords(t, device), axis_coords(h, device), axis_coords(w, device)  # t spans [-1, 1] too
     y = (frames * 2 - 1).to(device)
+
+    def frames_at(m, idx):  # (B, C, H, W) from the (1, 3, B, H, W) grid of (t, y, x)
+        return m(torch.stack(torch.meshgrid(ts[idx], ys, xs, indexing="ij")).unsqueeze(0))[0].transpose(0, 1)
 
     def loss_fn(m, step):
         idx = batch_at(train, step, BATCH, SEED)
-        return torch.mean((m(grid(idx))[0].transpose(0, 1) - y[idx]) ** 2)  # (B, C, H, W)
+        return torch.mean((frames_at(m, idx) - y[idx]) ** 2)
 
-    fc = FitConfig(steps=10**7, lr=default_lr("siren"), schedule="constant", log_every=10, ckpt_every=10**9,
-                   progress=PROGRESS, desc=f"siren ({hidden} wide)")  # fmt: skip
-    t0 = time.perf_counter()
-    res = fit(model, loss_fn, fc, stop=lambda row: time.perf_counter() - t0 >= seconds)
+    res = timed_fit(model, default_lr("siren"), None, None, seconds, loss_fn=loss_fn)
     with torch.no_grad():
-        pred = torch.cat([model(grid(test[i : i + BATCH]))[0].transpose(0, 1) for i in range(0, len(test), BATCH)])
-    pred = to_unit(pred).cpu()  # (len(test), C, H, W)
-    print(f"SIREN: {res.steps} steps in {res.wall_time_s:.1f} s ({n_params(model)} parameters, width {hidden})")
-    return pred, {"siren_steps": res.steps, "siren_params": n_params(model), "siren_wall_time_s": res.wall_time_s}
+        pred = torch.cat([frames_at(model, test[i : i + BATCH]) for i in range(0, len(test), BATCH)])
+    print(f"SIREN: {res['steps']} steps in {res['seconds']:.1f} s ({n_params(model)} parameters, width {hidden})")
+    info = {"siren_steps": res["steps"], "siren_params": n_params(model), "siren_wall_time_s": res["seconds"]}
+    return to_unit(pred).cpu(), info  # (len(test), C, H, W)
 
 
 if __name__ == "__main__":

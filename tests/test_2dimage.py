@@ -8,22 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scripts import run_folder, run_script
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "2dimage" / "train.py"
 DENOISE = ROOT / "2dimage" / "denoise.py"
 SMALL = ["--size=32", "--progress=false", "--widths=16,16", "--octaves=4"]
-
-
-def run_script(script, *args, cwd=None):
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=600)  # fmt: skip
-
-
-def run_folder(proc) -> Path:
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("run folder: "), proc.stdout + proc.stderr
-    return Path(last.removeprefix("run folder: "))
 
 
 def test_small_fit_reaches_psnr(tmp_path):

@@ -56,15 +56,6 @@ def test_make_input(name):
         model.make_input((4, 5))  # a 2-d grid for a 3-d model
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls: one thread avoids the thread hand-offs that dominate them, badly so on a busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_fits_small_image(name, one_thread):
     torch.manual_seed(0)

@@ -21,12 +21,7 @@ SCRIPT = ROOT / "2dimage" / "continuous.py"
 CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])

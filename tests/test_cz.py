@@ -1,12 +1,11 @@
 """The CZ O-INR (oinr/models/cz.py): exact wavelet round trip, shapes, gradients, a fit, bad input."""
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+import scripts
 import torch
 import torch.nn.functional as F
 
@@ -17,22 +16,11 @@ from oinr.models.registry import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "cz_operator" / "train.py"
+run_script = partial(scripts.run_script, TRAIN, threads=1)
 SMALL = ["--size=32", "--levels=2", "--latent_d=4", "--latent_k=4", "--progress=false"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # tiny tensors: a second thread only spins on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def run_script(*args):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: steadier on a shared 2-core machine
-    return subprocess.run([sys.executable, str(TRAIN), *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=600)  # fmt: skip
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("flatten", [False, True])

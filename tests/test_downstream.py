@@ -1,12 +1,11 @@
 """Downstream: one-pass derivatives (oinr.downstream.derivative), weight interpolation (oinr.downstream.weight_path)."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from scripts import run_folder, run_script
 
 from oinr.downstream.derivative import (
     compare,
@@ -29,17 +28,6 @@ ROOT = Path(__file__).resolve().parent.parent
 DERIVE = ROOT / "downstream" / "derivative" / "derive.py"
 INTERPOLATE = ROOT / "downstream" / "interpolate" / "interpolate.py"
 TINY = ["--progress=false", "--widths=8,8", "--octaves=3"]
-
-
-def run_script(script, *args):
-    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=600)  # fmt: skip
-
-
-def run_folder(proc) -> Path:
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("run folder: "), proc.stdout + proc.stderr
-    return Path(last.removeprefix("run folder: "))
 
 
 @pytest.mark.parametrize("bias,noise,method", [(False, 0, "chain"), (True, 0, "chain"), (False, 2, "jvp")])

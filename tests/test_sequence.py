@@ -2,34 +2,22 @@
 imputation on a synthetic volume, and bad input that exits 2 with no run folder."""
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 import torch
+from scripts import run_folder
 
 from oinr.data.sequence import batch_at, frame_offsets, heldout_split, interpolate_frames, load_sequence, missing_split
 from oinr.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "sequence" / "train.py"
+run_script = partial(scripts.run_script, TRAIN, threads=1)
 FAST = ["--progress=false", "--log_every=1000", "--ckpt_every=1000"]
-
-
-def run_script(*args, cwd=None):
-    # one torch thread: these fits are tiny, and two threads on a loaded 2-core machine only wait on each other
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(TRAIN), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=300, env=env)  # fmt: skip
-
-
-def run_folder(proc) -> Path:
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("run folder: "), proc.stdout + proc.stderr
-    return Path(last.removeprefix("run folder: "))
 
 
 # ------------------------------------------------------------------------------------------- offsets, splits

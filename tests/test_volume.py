@@ -4,11 +4,14 @@ import gzip
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+import scripts
 import torch
+from scripts import run_folder
 
 from oinr.data.surface import save_surface
 from oinr.data.tiling import predict_tiled, tile_at, tile_side_for, tiles_for
@@ -19,6 +22,7 @@ from oinr.models.conv import OINR
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT / "3dvolume" / "train.py"
+run_script = partial(scripts.run_script, TRAIN)
 SMALL = ["--progress=false", "--widths=8,8", "--octaves=3", "--resolution=0"]
 
 
@@ -27,17 +31,6 @@ def sphere(n: int, r: float = 0.35, centre=(0.5, 0.5, 0.5)) -> np.ndarray:
     x = (np.arange(n) + 0.5) / n
     d, h, w = np.meshgrid(x, x, x, indexing="ij")
     return (((d - centre[0]) ** 2 + (h - centre[1]) ** 2 + (w - centre[2]) ** 2) < r**2).astype(np.float32)
-
-
-def run_script(*args, cwd=None):
-    return subprocess.run([sys.executable, str(TRAIN), *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd or ROOT, timeout=600)  # fmt: skip
-
-
-def run_folder(proc) -> Path:
-    last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("run folder: "), proc.stdout + proc.stderr
-    return Path(last.removeprefix("run folder: "))
 
 
 # --- tiling --------------------------------------------------------------------------------------------------------

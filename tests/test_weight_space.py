@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from oinr.data.idx import load_idx_folder, read_idx, read_idx_pair, write_idx
-from oinr.downstream.weightspace import fit_chunk, gauss_newton_map, init_model, load_tensors, render, save_tensors
+from oinr.downstream.weight_files import load_tensors, save_tensors
+from oinr.downstream.weightspace import fit_chunk, gauss_newton_map, init_model, render
 from oinr.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent

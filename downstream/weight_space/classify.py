@@ -42,7 +42,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from oinr.downstream.weightspace import dataset_images, load_fitted  # noqa: E402
+from oinr.downstream.weight_files import load_fitted  # noqa: E402
+from oinr.downstream.weightspace import dataset_images  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
 from oinr.fit.experiment import check, finish, setup  # noqa: E402

@@ -7,39 +7,12 @@ one row of ``weights.safetensors`` (with labels, PSNRs, steps, a reached flag, t
 
 python downstream/weight_space/fit_dataset.py [--data=mnist --chunk=1024] [--resume=<run folder>]
 
-The default fit (SOLVER 'gauss-newton'). A network's field is LAZY_SCALE * (net - init), the centred
-model of lazy training (Chizat, Oyallon & Bach, NeurIPS 2019): zero at the init, and with a large scale the
-weights need to move only ~1/LAZY_SCALE, where the network is nearly linear in them. Its linearisation at
-the shared init, LAZY_SCALE * J (theta - theta_0), is the same for every image, so the Gauss-Newton step
-theta - theta_0 = J^+ y / LAZY_SCALE (the minimum-norm exact fit of the linearised network) needs one
-pseudo-inverse for the whole data set, and each chunk's fit is one matrix product. The network itself is
-then evaluated: a network its step leaves below TARGET_PSNR is refined with up to REFINE_STEPS Adam steps
-and flagged (reached=False) if it still falls short. Because the step is linear in the image, distances
-between the weight vectors are distances between images under the metric (J J^T)^-1 (the inverse of the
-network's neural tangent kernel on the grid): kNN on the weights behaves like kNN on the pixels, and no
-longer drops the further a fit travels from the init, as the Adam fits below did. SOLVER 'adam' (with
-LAZY_SCALE 0, the plain field) is the earlier fit, kept for comparison.
-
-Measured on full MNIST (60k / 10k; 2026-12-01, 2-core CPU): the default fits all 70,000 networks in 28.6-37.9 s
-(two runs; the shared map's 2.5 s included), mean PSNR 43.96 dB, every one past 39.7 dB (none
-refined); kNN on the weights 96.60%, classify.py's MLP 98.77% (pixels: 96.65%, 98.28%). Widths 8-8:
-22.6 s (map not counted), 42.44 dB, 96.43%, 98.83%.
-
-Architecture: chosen by kNN on the weights in a validation split (the first 50k training images against
-the last 10k), scored by the linearised metric above (y^T (J J^T)^-1 y, which matched the fitted weights'
-kNN to 0.01%). SEED 0 unless named:
-
-| 5x5 kernels | validation kNN | | 3x3 kernels | validation kNN |
-|---|---|---|---|---|
-| widths 8-8-8 (default), seeds 0 / 1 / 2 | 96.98 / 96.43 / 96.52% | | widths 16-16 | 96.41% |
-| widths 8-8, seeds 0 / 1 / 2 | 96.65 / 96.24 / 96.29% | | widths 32-32 (10,016 weights) | 96.63% |
-| widths 8-8-8-8 | 96.40% | | widths 8-8-8 | 96.67% |
-| widths 8-8-8-8-8 | 96.74% | | | |
-| widths 6-6-6 | 95.84% | | | |
-| widths 8-8, first omega 30 / 5 | 96.29 / 96.58% | | | |
-
-Over three seeds 8-8-8 averages 96.64% against 96.39% for 8-8. The seed moves one architecture by as much
-as the architectures differ. On the test split 8-8 scored 96.43 / 96.06 / 96.12% for seeds 0 / 1 / 2.
+The default fit (SOLVER 'gauss-newton'): a network's field is LAZY_SCALE * (net - init), the centred model of
+lazy training (Chizat, Oyallon & Bach, NeurIPS 2019), fitted by one Gauss-Newton step at the shared init that
+every image shares (`oinr.downstream.weightspace`; RESULTS.md says why kNN on the weights then works);
+networks left below TARGET_PSNR get up to REFINE_STEPS Adam steps. SOLVER 'adam' (LAZY_SCALE 0) is the earlier fit.
+Measurements, the architecture table (chosen on a validation split) and the Adam and SGD fits: RESULTS.md,
+section "Weight space: the fit's measurements".
 
 The data set (train, then test) is cut into chunks of CHUNK images; each chunk is one batched fit
 (`oinr.models.ensemble.Ensemble` in `oinr.fit.loop.fit`) written to ``chunks/chunk_NNNNN.safetensors`` as soon as
@@ -57,32 +30,6 @@ Distributed (torch.distributed; gloo on CPU, NCCL on GPU, each process on cuda:L
 Rank r fits chunks r, r + W, r + 2W, ... (W processes in all); rank 0 creates the run folder, waits for
 every chunk and merges them into the one file. Without torchrun it runs as one process. OUT must be on
 a file system every node shares.
-
-The Adam fits (SOLVER 'adam', LAZY_SCALE 0), measured before the solver above existed, with widths 16-16 and
-3x3 kernels: architecture for 28x28 (MNIST, 128 networks per batch, 2-core CPU under load): widths 16-16,
-3x3 kernels with a 1x1 first conv, 4 octaves (the most below a 28-px grid's Nyquist), first-layer
-omega 10, lr 2e-2 with cosine decay over 100 steps: every network past 30 dB by step 60 (mean 31.6 dB
-at step 60, 33.8 dB at 100). One 32-wide hidden layer with 5x5 kernels reached 30 dB in fewer steps (~45)
-but cost ~3x more per step (a grouped conv with one output channel per group is slow on the CPU);
-widths 12-12 stalled at 25 dB; 8-8 with 5x5 kernels was close (30.9 dB at 60 steps) at similar cost.
-
-Fit setting for kNN on the weights (bench/weight_space_knn.py; MNIST, first 300 train / 150 test images, plain
-Euclidean kNN k=10 on the flattened weights; kNN on the pixels 72.0%): lr 2e-2 stopping at 30 dB (~52 steps,
-32.6 dB) gave 52.0%; lr 1e-2 for 100 steps 60.7% (35.2 dB); lr 5e-3 for 100 steps 64.0% (31.3 dB, min 29.4);
-lr 5e-3 for 150 steps 62.7% (37.3 dB, min 35.3); lr 2e-3 for 50 steps 73.3% but only 14.4 dB. The better kNN
-goes with fits that stay nearer the shared init (mean offset norm 3.2 against 6.5 at lr 2e-2; init norm 7.9).
-First omega 2: 65.3% at 28.5 dB (no gain); PyTorch's default init: 39.3%; starting every fit from a network
-fitted to the mean training image (MEAN_INIT_STEPS): 60.7% plain at 33.0 dB (lr 2e-2), 52.0% at 42.9 dB (lr
-5e-3), so no gain for plain kNN. Hence lr 5e-3, 150 steps (every field past 30 dB), no early stop. Cosine
-distance on the offsets from the init: 70-72% (classify.py's column). On 1000 train / 500 test: lr 5e-3 for
-100 steps 73.4% plain (cosine 75.2%, MLP 86.2%, 31.3 dB) against 61.4% for lr 2e-2 stopping at 30 dB; kNN on
-the pixels 80.0%. The default (lr 5e-3, 150 steps) on 1000 / 500, 2026-12-01: plain 70.2% (cosine 73.4%, MLP
-86.0%) at 37.4 dB, 9.1 fields/s on the 2-core CPU.
-
-OPTIMIZER = 'sgd' tests whether an update linear in the gradients (no per-weight normalisation as in Adam)
-keeps the weight offsets a near-linear image of the pixels, for kNN (same 1000 / 500, momentum 0.9, 150
-steps): lr 0.05 gave plain 71.2% at 29.3 dB (min 27.1), lr 0.1 54.4% at 31.5 dB, lr 1 diverged. No gain
-over Adam: the further the fits go from the shared init, the worse kNN on the weights, whatever the optimiser.
 """
 
 # data
@@ -126,66 +73,32 @@ LOG_EVERY = 5  # steps between PSNR checks (the stop criterion)
 RESUME = ""  # a run folder to continue: its written chunks are kept
 PROGRESS = True  # tqdm progress bar per chunk
 
-import json  # noqa: E402
-import os  # noqa: E402
 import time  # noqa: E402
-from datetime import timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
-import torch.distributed as dist  # noqa: E402
 
-from oinr.downstream.weightspace import (  # noqa: E402
-    FORMAT,
+from oinr.downstream.weight_files import chunk_path, fingerprint, merge_chunks, read_chunk, save_tensors  # noqa: E402
+from oinr.downstream.weightspace import (  # noqa: E402  # noqa: E402
     check_run_fits,
+    check_settings,
     dataset_images,
-    fingerprint,
     fit_chunk,
     gauss_newton_map,
     init_model,
-    layout,
-    load_tensors,
     mean_image_init,
     render,
-    save_tensors,
     step_limit,
 )
-from oinr.errors import UserError, cli  # noqa: E402
+from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.distributed import gather, init_distributed, on_rank_zero  # noqa: E402
 from oinr.fit.experiment import check, finish, setup  # noqa: E402
 from oinr.fit.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
 from oinr.plots import image_grid  # noqa: E402
 
 COLUMNS = ["chunk", "time_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
-
-
-def check_config(cfg: dict) -> None:
-    check(cfg["TARGET_PSNR"] > 0, f"--target_psnr must be > 0 dB, got {cfg['TARGET_PSNR']}")
-    check(cfg["CHUNK"] > 0, f"--chunk must be > 0, got {cfg['CHUNK']}")
-    check(cfg["LIMIT_TRAIN"] >= 0 and cfg["LIMIT_TEST"] >= 0, "--limit_train / --limit_test must be >= 0")
-    check(cfg["SOLVER"] in ("adam", "gauss-newton"), f"--solver must be adam or gauss-newton, got {cfg['SOLVER']!r}")
-    check(cfg["SOLVER"] == "adam" or cfg["LAZY_SCALE"] > 0, "--solver=gauss-newton needs --lazy_scale > 0")
-    check(cfg["LAZY_SCALE"] >= 0 and cfg["REFINE_STEPS"] >= 0, "--lazy_scale and --refine_steps must be >= 0")
-    check(cfg["SOLVER"] == "adam" or cfg["REFINE_STEPS"] == 0 or cfg["REFINE_LR"] > 0, "--refine_lr must be > 0")
-    check(
-        not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
-        "--mean_init_steps needs --lazy_scale=0: a centred field starts at zero whatever the init is fitted to",
-    )
-
-
-def chunk_path(run: Path, c: int) -> Path:
-    return run / "chunks" / f"chunk_{c:05d}.safetensors"
-
-
-def read_chunk(path: Path, fp: str, n: int) -> dict | None:
-    """A written chunk when it belongs to this config and has `n` networks; None when it is absent."""
-    if not path.is_file():
-        return None
-    t, meta = load_tensors(path)
-    if meta.get("fingerprint") != fp or len(t.get("weights", ())) != n:
-        raise UserError(f"{path} was written under another configuration; resume with the run's own settings")
-    return t
 
 
 def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
@@ -199,19 +112,9 @@ def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
     image_grid(rows, run / "figures" / "fields.png", titles, "the 5 lowest PSNRs, then the first networks")
 
 
-def init_distributed(device) -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1
-    backend = "nccl" if device.type == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=timedelta(hours=12))  # rank 0 waits for every shard at the merge
-    return dist.get_rank(), world
-
-
 def main():
     cfg = configure(globals())
-    check_config(cfg)
+    check_settings(cfg)
     device = setup(cfg)
     if THREADS > 0:
         torch.set_num_threads(THREADS)
@@ -232,20 +135,15 @@ def main():
     chunks = list(range((n + CHUNK - 1) // CHUNK))
 
     rank, world = init_distributed(device)
-    # output: rank 0 opens (or reopens) the run folder and tells the others where it is
-    run = None
-    if rank == 0:
-        if RESUME:
-            run = Path(RESUME)
-            check((run / "config.json").is_file(), f"--resume: {run} is not a run folder (no config.json)")
-        else:
-            run = new_run_dir(OUT, "weight_space")
+
+    def open_folder():  # rank 0 opens (or reopens) the run folder; the others are told where it is
+        run = Path(RESUME) if RESUME else new_run_dir(OUT, "weight_space")
+        check((run / "config.json").is_file() or not RESUME, f"--resume: {run} is not a run folder (no config.json)")
         (run / "chunks").mkdir(exist_ok=True)
         write_config(run, cfg, device)
-    if world > 1:
-        box = [str(run) if run else None]
-        dist.broadcast_object_list(box, src=0)
-        run = Path(box[0])
+        return run
+
+    run = on_rank_zero(rank, world, open_folder)
     mine = chunks[rank::world]
     print(f"rank {rank}/{world}: {DATA} {n} images {h}x{w} in {len(chunks)} chunks of <= {CHUNK}, {len(mine)} "
           f"here; {MODEL} with {n_params(model)} weights per network, device {device}", flush=True)  # fmt: skip
@@ -267,25 +165,14 @@ def main():
               f"mean PSNR {out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.1f}, "
               f"{int((~out['reached']).sum())} below target", flush=True)  # fmt: skip
     elapsed = time.perf_counter() - t0  # the Gauss-Newton map included
-    if world > 1:
-        dist.barrier()
-        times = [None] * world
-        dist.all_gather_object(times, (fitted, elapsed))
-        dist.destroy_process_group()
-        if rank != 0:
-            return
-        fitted, elapsed = sum(f for f, _ in times), max(e for _, e in times)
+    done = gather(world, (fitted, elapsed))  # every rank's (fields fitted, seconds), after all have finished
+    if rank != 0:
+        return
+    fitted, elapsed = sum(f for f, _ in done), max(e for _, e in done)
 
     # merge: every chunk, in order, into the one file
-    parts = [read_chunk(chunk_path(run, c), fp, min(n, (c + 1) * CHUNK) - c * CHUNK) for c in chunks]
-    check(all(p is not None for p in parts), f"chunks missing in {run / 'chunks'}; resume the run to fit them")
-    cat = lambda k: torch.cat([p[k] for p in parts])
-    tensors = {"weights": cat("weights"), "psnr": cat("psnr"), "steps": cat("steps"), "reached": cat("reached"),
-               "labels": labels, "split": split, "index": index,
-               "init": torch.cat([p.detach().cpu().flatten() for p in model.parameters()])}  # fmt: skip
-    meta = {"format": FORMAT, "config": json.dumps(cfg), "fingerprint": fp, "layout": json.dumps(layout(model)),
-            "shape": json.dumps([h, w]), "classes": json.dumps(classes)}  # fmt: skip
-    save_tensors(run / "weights.safetensors", tensors, meta)
+    tensors = merge_chunks(run, cfg, model, chunks, n, (labels, split, index, classes), (h, w))
+    parts = [{k: tensors[k][c * CHUNK : (c + 1) * CHUNK] for k in ("psnr", "reached", "steps")} for c in chunks]
     log = MetricsLog(run / "metrics.csv", COLUMNS)
     if not MetricsLog.read(log.path):
         for c, p in zip(chunks, parts):

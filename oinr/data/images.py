@@ -104,3 +104,13 @@ def save_image(path: Path, img: torch.Tensor) -> None:
     a = np.moveaxis(a, 0, -1)
     a = a[..., 0] if a.shape[-1] == 1 else a
     iio.imwrite(path, (a * 255 + 0.5).astype(np.uint8))
+
+
+def resize_aligned(img: torch.Tensor, hw) -> torch.Tensor:
+    """(C, H, W) in [0, 1] -> (C, h, w) by bicubic with corners aligned (sample i of n at -1 + 2i/(n-1), the
+    grid every model reads), anti-aliased when it shrinks an axis; clipped to [0, 1]."""
+    import torch.nn.functional as F
+
+    down = hw[0] < img.shape[1] or hw[1] < img.shape[2]
+    out = F.interpolate(img[None], size=tuple(hw), mode="bicubic", align_corners=True, antialias=down)
+    return out[0].clamp(0, 1)  # (C, h, w)

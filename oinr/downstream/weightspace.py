@@ -1,4 +1,4 @@
-"""Weight-space data sets: many small INRs fitted from one initialisation, stored as one file of weight vectors.
+"""Weight-space data sets, the solver: many small INRs fitted from one initialisation in batched computations.
 
 Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_space_fit.py.
 
@@ -8,20 +8,13 @@ Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_
   field (`Fields`), shared by every image (`gauss_newton_map`), then Adam refinement (`oinr.models.ensemble.Ensemble`
   in the shared loop `oinr.fit.loop.fit`) of the networks below the target; SOLVER 'adam': Adam from the init,
   each network stopping once its PSNR reaches the target (checked every LOG_EVERY steps) or at the step limit.
-* The fitted file (safetensors) holds ``weights`` (N, P) float32 (each network's parameters flattened in
-  named_parameters order), ``init`` (P,), ``labels`` (N,), ``psnr`` (N,) (of the clamped reconstruction,
-  in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target and the fit stayed finite), ``split``
-  (N,) (0 train, 1 test) and ``index`` (N,) (position in its split), plus metadata: the resolved config,
-  the layer layout and a fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
+* The file format (chunks, the merged file, its checks): `oinr.downstream.weight_files`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,22 +23,8 @@ from oinr.data.idx import load_dataset
 from oinr.encoding import to_unit
 from oinr.errors import UserError
 from oinr.fit.loop import FitConfig, fit
-from oinr.fit.runs import atomic_write
 from oinr.models.ensemble import Ensemble
 from oinr.models.registry import build_model, model_lr
-
-FORMAT = "oinr-weight-space-1"
-# settings that decide the fitted weights (a file or a chunk made under other values is not mixed in)
-WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS", "KERNEL", "FIRST_KERNEL",
-               "FIRST_OMEGA", "OMEGA", "BIAS", "INIT", "HIDDEN", "LAYERS", "STEPS", "TARGET_PSNR", "LR", "SCHEDULE",
-               "FINAL_LR_RATIO", "LOG_EVERY", "SEED", "CHUNK", "STOP_AT_TARGET", "MEAN_INIT_STEPS", "SOLVER",
-               "LAZY_SCALE", "REFINE_STEPS", "REFINE_LR", "OPTIMIZER", "BASELINE_LR", "BASELINE_SETTING")  # fmt: skip
-
-
-def fingerprint(cfg: dict) -> str:
-    """A short hash of the settings in WEIGHT_KEYS."""
-    keyed = {k: cfg.get(k) for k in WEIGHT_KEYS}
-    return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def init_model(cfg: dict) -> torch.nn.Module:
@@ -293,47 +272,21 @@ def mean_image_init(cfg: dict, model: torch.nn.Module, images: torch.Tensor, ste
     return ens.member(0)
 
 
-def save_tensors(path: Path, tensors: dict, meta: dict) -> None:
-    """safetensors with string metadata, written atomically."""
-    from safetensors.torch import save
-
-    blob = save({k: v.contiguous() for k, v in tensors.items()}, metadata={k: str(v) for k, v in meta.items()})
-    atomic_write(Path(path), lambda f: f.write(blob))
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise UserError(message)
 
 
-def load_tensors(path: Path) -> tuple[dict, dict]:
-    """(tensors, metadata) of a safetensors file; an unreadable one is a UserError."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path} not found; make it with downstream/weight_space/fit_dataset.py")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
-    except Exception as e:  # noqa: BLE001 - any parse failure means 'not a fitted file'
-        raise UserError(f"cannot read {path} as safetensors ({str(e).splitlines()[0][:120]})") from None
-
-
-REQUIRED = ("weights", "init", "labels", "psnr", "steps", "reached", "split", "index")
-
-
-def load_fitted(path: Path) -> tuple[dict, dict]:
-    """The fitted file's tensors and its config, checked: format, fingerprint, sizes, layout of the weights."""
-    t, meta = load_tensors(path)
-    if meta.get("format") != FORMAT or any(k not in t for k in REQUIRED):
-        raise UserError(f"{path} is not a weight-space file of this version (format {meta.get('format')!r})")
-    cfg = json.loads(meta["config"])
-    if meta.get("fingerprint") != fingerprint(cfg):
-        raise UserError(f"{path}: its weights were not made under the config it carries (fingerprint mismatch)")
-    n = len(t["labels"])
-    if any(len(t[k]) != n for k in REQUIRED if k != "init"):
-        raise UserError(f"{path}: tensors of different lengths ({ {k: len(t[k]) for k in REQUIRED} })")
-    with torch.device("meta"):
-        expected = sum(math.prod(s) for _, s in layout(build_model(cfg, 2, 1)))
-    if t["weights"].shape[1] != expected or json.loads(meta["layout"]) != json.loads(
-        json.dumps(layout(init_model(cfg)))
-    ):
-        raise UserError(f"{path}: {t['weights'].shape[1]} weights per network, but its config "
-                        f"({cfg.get('MODEL')}, widths {cfg.get('WIDTHS')}) has {expected}")  # fmt: skip
-    return t, cfg
+def check_settings(cfg: dict) -> None:
+    """A fit_dataset.py header's settings that cannot work together: one-line UserErrors."""
+    _check(cfg["TARGET_PSNR"] > 0, f"--target_psnr must be > 0 dB, got {cfg['TARGET_PSNR']}")
+    _check(cfg["CHUNK"] > 0, f"--chunk must be > 0, got {cfg['CHUNK']}")
+    _check(cfg["LIMIT_TRAIN"] >= 0 and cfg["LIMIT_TEST"] >= 0, "--limit_train / --limit_test must be >= 0")
+    _check(cfg["SOLVER"] in ("adam", "gauss-newton"), f"--solver must be adam or gauss-newton, got {cfg['SOLVER']!r}")
+    _check(cfg["SOLVER"] == "adam" or cfg["LAZY_SCALE"] > 0, "--solver=gauss-newton needs --lazy_scale > 0")
+    _check(cfg["LAZY_SCALE"] >= 0 and cfg["REFINE_STEPS"] >= 0, "--lazy_scale and --refine_steps must be >= 0")
+    _check(cfg["SOLVER"] == "adam" or cfg["REFINE_STEPS"] == 0 or cfg["REFINE_LR"] > 0, "--refine_lr must be > 0")
+    _check(
+        not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
+        "--mean_init_steps needs --lazy_scale=0: a centred field starts at zero whatever the init is fitted to",
+    )

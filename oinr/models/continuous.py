@@ -35,7 +35,7 @@ from torch import nn
 from ckconv import CKConv
 from oinr.encoding import n_channels
 from oinr.models.conv import EncodingOperator, Sine
-from oinr.models.header import settings
+from oinr.models.header import header_kwargs
 
 
 class ContinuousOINR(EncodingOperator):
@@ -134,22 +134,6 @@ SETTINGS = {  # header name: default (see 2dimage/continuous.py for what each do
 
 
 def build_from_header(cfg: dict, dims: int, out_channels: int) -> ContinuousOINR:
-    s = settings(cfg, SETTINGS)
-    return ContinuousOINR(
-        out_channels,
-        dims,
-        octaves=s["OCTAVES"],
-        widths=tuple(s["WIDTHS"]),
-        kernel_extent=s["KERNEL_EXTENT"],
-        omega=s["OMEGA"],
-        first_omega=s["FIRST_OMEGA"],
-        kernel_net=s["KERNEL_NET"],
-        hidden=s["KERNEL_HIDDEN"],
-        layers=s["KERNEL_LAYERS"],
-        omega0=s["OMEGA0"],
-        window=s["WINDOW"],
-        bias=s["BIAS"],
-        use_fft={"auto": None, "fft": True, "direct": False}.get(s["USE_FFT"]),
-        dirac=s["DIRAC"],
-        init_resolution=s["INIT_RESOLUTION"],
-    )
+    kwargs = header_kwargs(cfg, SETTINGS, {"KERNEL_HIDDEN": "hidden", "KERNEL_LAYERS": "layers"})
+    kwargs["use_fft"] = {"auto": None, "fft": True, "direct": False}.get(kwargs["use_fft"])
+    return ContinuousOINR(out_channels, dims, **kwargs)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from oinr.encoding import encode_grid, n_channels
-from oinr.models.header import settings
+from oinr.models.header import header_kwargs
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
@@ -194,19 +194,5 @@ SETTINGS = {  # header name: default (see 2dimage/conv.py for what each does)
 
 
 def build_from_header(cfg: dict, dims: int, out_channels: int) -> OINR:
-    s = settings(cfg, SETTINGS)
-    return OINR(
-        None,
-        out_channels,
-        dims=dims,
-        widths=tuple(s["WIDTHS"]),
-        kernel_size=s["KERNEL"],
-        first_kernel_size=s["FIRST_KERNEL"],
-        bias=s["BIAS"],
-        omega=s["OMEGA"],
-        first_omega=s["FIRST_OMEGA"],
-        init=s["INIT"],
-        octaves=s["OCTAVES"],
-        noise_channels=s["NOISE_CHANNELS"],
-        offsets=bool(s["SIGNAL_OFFSETS"]),
-    )
+    rename = {"KERNEL": "kernel_size", "FIRST_KERNEL": "first_kernel_size", "SIGNAL_OFFSETS": "offsets"}
+    return OINR(None, out_channels, dims=dims, **header_kwargs(cfg, SETTINGS, rename))

@@ -64,7 +64,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from oinr.encoding import encode_grid, n_channels
-from oinr.models.header import settings
+from oinr.models.header import header_kwargs
 
 with warnings.catch_warnings():  # pytorch_wavelets 1.3.0 imports pkg_resources (deprecated in setuptools)
     warnings.simplefilter("ignore")
@@ -417,23 +417,5 @@ SETTINGS = {  # header name: default (see cz_operator/train.py for what each doe
 
 def build_cz(cfg: dict, dims: int, out_channels: int) -> CZOINR:
     """The CZ O-INR from a script header (names as in cz_operator/train.py)."""
-    s = settings(cfg, SETTINGS)
-    return CZOINR(
-        out_channels,
-        dims,
-        octaves=s["OCTAVES"],
-        noise_channels=s["NOISE_CHANNELS"],
-        d=s["LATENT_D"],
-        k=s["LATENT_K"],
-        wavelet=s["WAVELET"],
-        levels=s["LEVELS"],
-        mode=s["WAVE_MODE"],
-        banded_layers=s["BANDED_LAYERS"],
-        dense_layers=s["DENSE_LAYERS"],
-        band=s["BAND"],
-        blocks=s["BLOCKS"],
-        activation=s["ACTIVATION"],
-        omega=s["OMEGA"],
-        pad=s["PAD"],
-        flatten=bool(s["FLATTEN"]),
-    )
+    rename = {"LATENT_D": "d", "LATENT_K": "k", "WAVE_MODE": "mode"}
+    return CZOINR(out_channels, dims, **header_kwargs(cfg, SETTINGS, rename))

@@ -15,6 +15,13 @@ def settings(cfg: dict, defaults: dict) -> dict:
     return {k: (d if cfg.get(k) is None else cfg[k]) for k, d in defaults.items()}
 
 
+def header_kwargs(cfg: dict, defaults: dict, rename: dict | None = None) -> dict:
+    """`settings` as keyword arguments: names lower-cased unless `rename` maps them; lists as tuples."""
+    rename = rename or {}
+    s = settings(cfg, defaults)
+    return {rename.get(k, k.lower()): tuple(v) if isinstance(v, list) else v for k, v in s.items()}
+
+
 def header_lr(cfg: dict) -> float:
     """The Adam learning rate of an operator: the header's LR."""
     return float(cfg.get("LR") or 1e-3)

@@ -28,7 +28,7 @@ from torch import nn
 
 from oinr.encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask
 from oinr.models.conv import OINR, Sine
-from oinr.models.header import settings
+from oinr.models.header import header_kwargs
 
 _MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -170,18 +170,4 @@ SETTINGS = {  # header name: default (see 2dimage/train.py for what each does)
 
 
 def build_from_header(cfg: dict, dims: int, out_channels: int) -> MultiscaleOINR:
-    s = settings(cfg, SETTINGS)
-    return MultiscaleOINR(
-        out_channels,
-        dims,
-        octaves=s["OCTAVES"],
-        coarse=s["COARSE"],
-        widths=tuple(s["WIDTHS"]),
-        kernel_size=s["KERNEL"],
-        features=s["FEATURES"],
-        head_widths=tuple(s["HEAD_WIDTHS"]),
-        omega=s["OMEGA"],
-        first_omega=s["FIRST_OMEGA"],
-        head_omega=s["HEAD_OMEGA"],
-        bias=s["BIAS"],
-    )
+    return MultiscaleOINR(out_channels, dims, **header_kwargs(cfg, SETTINGS, {"KERNEL": "kernel_size"}))
