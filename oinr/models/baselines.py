@@ -79,6 +79,10 @@ class CoordinateMLP(nn.Module):
         """The signal at flat cell indices `idx` ``(P,)`` of the grid `shape`: ``(P, C_out)``."""
         return self.net(cell_coords(idx, tuple(int(s) for s in shape)))
 
+    def forward_coords(self, x: torch.Tensor) -> torch.Tensor:
+        """The signal at points `x` ``(..., d)`` of [-1, 1]^d: ``(..., C_out)``."""
+        return self.net(x)
+
 
 # ---------------------------------------------------------------------------------------------- SIREN
 

@@ -85,6 +85,7 @@ class MultiscaleOINR(nn.Module):
         self.out = nn.Linear(sizes[-1], out_channels)
         self._sine_init(omega)
         self._coarse_grids: dict = {}
+        self.register_buffer("fit_shape", torch.zeros(dims, dtype=torch.long))  # see fit_grid; 0: not set yet
 
     @torch.no_grad()
     def _sine_init(self, omega: float):
@@ -100,25 +101,48 @@ class MultiscaleOINR(nn.Module):
 
     # ---------------------------------------------------------------------------------------- inputs
 
-    def make_input(self, shape) -> torch.Tensor:
-        """The fine encoding grid ``(1, C_in, *shape)`` (the signal's grid; the coarse one follows from it)."""
-        dev = next(self.parameters()).device
-        return encode_grid(tuple(shape), self.octaves, device=dev).unsqueeze(0)
+    def fit_grid(self, shape=None) -> tuple[int, ...]:
+        """The grid the function is defined by: the coarse grid and the encoding's Nyquist cap follow from it.
 
-    def coarse_features(self, shape) -> torch.Tensor:
-        """The coarse operator's output for a fine grid `shape`: ``(1, features, *coarse_shape(shape))``."""
-        cs = coarse_shape(shape, self.coarse)
+        It is the first grid the model meets (the one it is fitted on) and is kept in the state dict, so
+        the fitted model evaluated on any other grid, finer, coarser or shifted, computes the same function.
+        """
+        if int(self.fit_shape[0]) == 0:
+            if shape is None:
+                raise ValueError("the model has no fit grid yet: call make_input(shape) with the training grid first")
+            self.fit_shape.copy_(torch.tensor([int(n) for n in shape]))
+        return tuple(int(n) for n in self.fit_shape.tolist())
+
+    def _mask(self) -> torch.Tensor:
+        """``(C_in,)``: the fine encoding's channels kept below the fit grid's Nyquist rate."""
+        return nyquist_mask(self.fit_grid(), self.octaves).to(self.fit_shape.device)
+
+    def make_input(self, shape) -> torch.Tensor:
+        """The fine encoding of a grid of `shape` ``(1, C_in, *shape)``, capped at the fit grid's Nyquist rate."""
+        self.fit_grid(shape)
+        dev = next(self.parameters()).device
+        enc = encode_grid(tuple(shape), self.octaves, device=dev, nyquist=False)  # (C_in, *shape)
+        return (enc * self._mask().view(-1, *[1] * self.dims)).unsqueeze(0)
+
+    def coarse_features(self, shape=None) -> torch.Tensor:
+        """The coarse operator's output ``(1, features, *coarse_shape(fit grid))`` (`shape` only sets the fit grid)."""
+        cs = coarse_shape(self.fit_grid(shape), self.coarse)
         dev = next(self.parameters()).device
         key = (cs, dev)
-        if key not in self._coarse_grids:  # a fixed function of the shape: built once per shape and device
+        if key not in self._coarse_grids:  # a fixed function of the fit grid: built once per device
             self._coarse_grids = {key: encode_grid(cs, self.octaves, device=dev).unsqueeze(0)}
         return self.operator(self._coarse_grids[key])
 
     def point_encoding(self, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
         """(coordinates ``(P, d)`` in [-1, 1], fine encoding ``(P, C_in)``) of flat cell indices `idx` of `shape`."""
+        self.fit_grid(shape)
         x = cell_coords(idx, shape)  # (P, d)
-        enc = encode_coords(x, self.octaves)  # (P, 2Ld)
-        return x, enc * nyquist_mask(shape, self.octaves).to(enc)  # capped below each axis's Nyquist, as encode_grid
+        return x, encode_coords(x, self.octaves) * self._mask().to(x)  # capped as make_input
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the fit grid was kept: it is set by the first grid the model meets
+        state_dict.setdefault(prefix + "fit_shape", torch.zeros(self.dims, dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # --------------------------------------------------------------------------------------- forward
 
@@ -134,6 +158,7 @@ class MultiscaleOINR(nn.Module):
             raise ValueError(f"expected a (1, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
         shape = tuple(grid.shape[2:])
         up = F.interpolate(self.coarse_features(shape), size=shape, mode=_MODE[self.dims], align_corners=True)
+        # (the d-linear interpolant of the fit grid's coarse features, read at the points of this grid)
         feats = up.flatten(2)[0].T  # (P, features), P = prod(shape), row-major
         out = self._read_out(feats, grid.flatten(2)[0].T)  # (P, C_out)
         return out.T.reshape(1, -1, *shape)  # (1, C_out, *shape)
@@ -146,12 +171,23 @@ class MultiscaleOINR(nn.Module):
         """
         shape = tuple(int(s) for s in shape)
         x, enc = self.point_encoding(idx, shape)
-        feats = self.coarse_features(shape) if feats is None else feats
+        return self._at(x, enc, feats)
+
+    def forward_coords(self, x: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
+        """The signal at points `x` ``(..., d)`` of [-1, 1]^d (any points: a finer grid, a shifted one, a
+        scatter): ``(..., C_out)``. Points outside the domain read the border's coarse features."""
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.dims)  # (P, d)
+        out = self._at(x, encode_coords(x, self.octaves) * self._mask().to(x), feats)  # (P, C_out)
+        return out.reshape(*lead, -1)
+
+    def _at(self, x: torch.Tensor, enc: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        feats = self.coarse_features() if feats is None else feats
         # grid_sample wants (x_last, ..., x_first) and a (1, P, 1[, 1], d) grid; (1, C, P, 1[, 1]) back
         where = x.flip(-1).view(1, -1, *[1] * (self.dims - 1), self.dims)
         if self.dims == 1:  # grid_sample has no 1-d mode: a 2-d sample on a height-1 image
             feats, where = feats.unsqueeze(-2), torch.cat([where, torch.zeros_like(where)], -1).unsqueeze(2)
-        sampled = F.grid_sample(feats, where, mode="bilinear", align_corners=True)  # (1, C, P, 1...)
+        sampled = F.grid_sample(feats, where, mode="bilinear", padding_mode="border", align_corners=True)
         return self._read_out(sampled.reshape(feats.shape[1], -1).T, enc)
 
 

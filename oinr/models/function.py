@@ -1,0 +1,95 @@
+"""A fitted model as a function of the coordinates: its signal on any grid of [-1, 1]^d.
+
+Every model is fitted on one grid (its fit grid). Evaluated on another grid it must compute the same
+function, with the encoding it was trained with:
+
+* point models (the MLP INRs, the hash grid, the multiscale O-INR) evaluate the points directly;
+* the continuous O-INR has its kernels in domain units and reads the grid it is given (its kernels are
+  resampled per grid, so it is one function only as far as its training at several sizes made it one:
+  2dimage/continuous.py measures that);
+* the conv O-INR has its kernels in pixels of the fit grid: its value at a point x is the network applied
+  to the fit-spacing encoding grid translated so that one of its nodes falls on x. A grid whose points
+  sit at k fractional offsets per axis from the fit grid's nodes (an integer factor k: k offsets) takes
+  k^d such passes, interleaved;
+* the CZ operator is sized by its grid (its coarsest level is dense over it): only its fit grid.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import torch
+
+from oinr.encoding import axis_coords, encode_coords, nyquist_mask
+from oinr.models.conv import OINR
+
+MAX_PASSES = 256  # shifted passes the conv O-INR may take for one grid
+
+
+@torch.no_grad()
+def render_grid(model: torch.nn.Module, shape, fit_shape, chunk: int = 1 << 16) -> torch.Tensor:
+    """The raw output ``(1, C_out, *shape)`` of a model fitted on `fit_shape`, on a grid of `shape`.
+
+    A grid the model cannot evaluate as the same function is a ValueError that says why.
+    """
+    shape, fit_shape = tuple(int(n) for n in shape), tuple(int(n) for n in fit_shape)
+    if len(shape) != len(fit_shape) or min(shape) < 1:
+        raise ValueError(f"a grid of {len(fit_shape)} positive sizes is needed, got {shape}")
+    if shape == fit_shape:
+        return model(model.make_input(shape))
+    if getattr(model, "grid_bound", False):
+        raise ValueError(f"the {type(model).__name__} is sized by its fit grid {fit_shape}; it renders only there")
+    if hasattr(model, "forward_coords"):
+        x = torch.stack(torch.meshgrid(*[axis_coords(n) for n in shape], indexing="ij"), -1).reshape(-1, len(shape))
+        dev = next(model.parameters()).device
+        out = torch.cat([model.forward_coords(x[i : i + chunk].to(dev)) for i in range(0, len(x), chunk)])
+        return out.T.reshape(1, -1, *shape)  # (P, C) -> (1, C, *shape)
+    if isinstance(model, OINR) and type(model) is OINR:
+        return shifted_passes(model, shape, fit_shape)
+    return model(model.make_input(shape))
+
+
+def _offsets(n_fit: int, n: int) -> list[tuple[float, torch.Tensor, torch.Tensor]]:
+    """Along one axis: (offset from the nearest fit node, target indices, their nodes) per distinct offset."""
+    x = axis_coords(n, dtype=torch.float64)
+    h = 2.0 / max(n_fit - 1, 1)
+    node = ((x + 1) / h).round().clamp(0, n_fit - 1).long() if n_fit > 1 else torch.zeros(n, dtype=torch.long)
+    delta = (x - (-1 + node * h)).mul(1e9).round().div(1e9)  # rounding merges offsets equal up to float error
+    return [(float(d), (delta == d).nonzero()[:, 0], node[delta == d]) for d in torch.unique(delta)]
+
+
+def shifted_passes(model: OINR, shape, fit_shape) -> torch.Tensor:
+    """The conv O-INR on a grid of `shape`: one pass per combination of per-axis offsets, interleaved."""
+    per_axis = [_offsets(f, n) for f, n in zip(fit_shape, shape)]
+    passes = math.prod(len(a) for a in per_axis)
+    if passes > MAX_PASSES:
+        raise ValueError(f"a {shape} grid needs {passes} shifted passes of the conv O-INR fitted on {fit_shape}; "
+                         f"pick sizes (n - 1) * k + 1 (k an integer) so that it needs k^d")  # fmt: skip
+    base = model.make_input(fit_shape)  # (1, C_in, *fit): noise channels, if any, stay on their nodes
+    dev, dims = base.device, len(fit_shape)
+    mask = nyquist_mask(fit_shape, model.octaves).to(dev)
+    sc = 2 * model.octaves * dims  # the sin/cos channels; the rest (noise) does not move
+    out = None
+    for combo in itertools.product(*per_axis):
+        axes = [axis_coords(n, dev) + d for n, (d, _, _) in zip(fit_shape, combo)]
+        x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (*fit, d)
+        grid = base.clone()
+        grid[0, :sc] = (encode_coords(x, model.octaves) * mask).movedim(-1, 0)  # (2Ld, *fit)
+        y = model(grid)  # (1, C, *fit)
+        if out is None:
+            out = y.new_zeros(1, y.shape[1], *shape)
+        dst = torch.meshgrid(*[t.to(dev) for _, t, _ in combo], indexing="ij")
+        src = torch.meshgrid(*[nd.to(dev) for _, _, nd in combo], indexing="ij")
+        out[(slice(None), slice(None), *dst)] = y[(slice(None), slice(None), *src)]
+    return out
+
+
+def render_bytes(model: torch.nn.Module, shape) -> int:
+    """About the memory a `render_grid` of `shape` takes: point models work in chunks (coordinates and the
+    output per cell); grid models hold a few maps of their widest layer over the grid."""
+    cells = math.prod(int(n) for n in shape)
+    if hasattr(model, "forward_coords"):
+        return cells * 4 * 16
+    widest = max((int(getattr(m, "out_channels", 0)) for m in model.modules()), default=0) or 64
+    return cells * 4 * (3 * widest + 8)
