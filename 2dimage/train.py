@@ -13,9 +13,9 @@ NOISE_CHANNELS = 0  # extra Gaussian-noise input channels (the paper's optional 
 # model
 MODEL = "multiscale"  # multiscale; oinr (full-resolution convs: preset 2dimage/conv.py); cz, continuous; a baseline
 WIDTHS = (32, 32)  # hidden conv widths (multiscale: of the coarse operator); the paper's 64,128,128,64 is a GPU setting
-KERNEL = 7  # odd kernel of the hidden and output convs: the largest lever (at 128 px, 150 steps: 3 -> 26 dB, 7 -> 46)
+KERNEL = 7  # odd kernel of the hidden and output convs: the largest lever (128 px, 150 steps: 3 -> 26 dB, 7 -> 46)
 FIRST_KERNEL = 1  # first conv: on a sin/cos grid a k x k conv equals a 1 x 1 one inside (oinr/models/conv.py)
-COARSE = 2  # multiscale: pixels per coarse cell along each axis (4: 30 dB sooner, lower PSNR at 20 s)
+COARSE = 2  # multiscale: pixels per coarse cell along each axis (1: 4x the conv cost per step)
 FEATURES = 16  # multiscale: channels the coarse operator hands to the pointwise head
 HEAD_WIDTHS = (32,)  # multiscale: pointwise sine layers on [interpolated features, fine encoding]
 HEAD_OMEGA = 2.0  # multiscale: sine frequency of the head's first layer (cameraman, 20 s: 1 -> 35.3 dB, 2 -> 36.9)
@@ -24,6 +24,9 @@ OMEGA = 1.0  # sine frequency of the hidden activations
 FIRST_OMEGA = 10.0  # sine frequency of the first activation: > OMEGA mixes the x and y encodings harder
 INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
 # optim
+SUBPIXEL = 4  # steps read the grid moved by j/SUBPIXEL of a cell (j random), against the target's band-limited
+#               interpolant: a good function between the samples (bench/off_grid.py); 1: the grid's nodes only
+ON_GRID = 0.0  # share of the steps on the grid's own nodes, when SUBPIXEL > 1 (0.5: no gain on the grid)
 STEPS = 300  # Adam steps on the full grid
 LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/models/baselines.py
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step

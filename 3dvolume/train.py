@@ -80,6 +80,7 @@ from oinr.fit.memory import check_points_fit, check_volume_fits, peak_memory_mb 
 from oinr.fit.restore import image_meta  # noqa: E402
 from oinr.metrics import iou, mse  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.function import set_fit_grid  # noqa: E402
 from oinr.models.registry import build_model, model_lr  # noqa: E402
 from oinr.paths import resolve_path  # noqa: E402
 from oinr.plots import curves  # noqa: E402
@@ -147,6 +148,7 @@ def main():
     if str(MODEL).lower() == "hashgrid" and not cfg.get("HASH_MAX_RES"):  # resolved here so config.json holds it
         cfg["HASH_MAX_RES"] = max(shape)
     model = build_model(cfg, 3, 1).to(device)
+    set_fit_grid(model, shape)  # the grid that defines the function (the multiscale model's coarse grid)
     vol_dev = vol.to(device)  # (D, H, W), the one copy on the device
     pointwise = hasattr(model, "forward_points")  # trains on batches of voxels; else on the whole grid or tiles
     if pointwise:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from scripts import ROOT, run_folder, run_script
 
-from oinr.models.function import render_grid
+from oinr.models.function import render_grid, set_fit_grid
 from oinr.models.registry import build_model
 
 SMALL = {"WIDTHS": (8, 8), "OCTAVES": 3, "HIDDEN": 16, "LAYERS": 2, "COARSE": 2, "KERNEL": 3, "HASH_LOG2_T": 8,
@@ -20,7 +20,8 @@ def test_a_finer_grid_reads_the_same_function_at_the_fit_nodes(name, one_thread)
     torch.manual_seed(0)
     model = build_model({**SMALL, "MODEL": name}, 2, 1)
     fit = (17, 13)
-    on_grid = model(model.make_input(fit))  # (1, 1, 17, 13): the fit grid comes first, as in training
+    set_fit_grid(model, fit)  # as the fit code does
+    on_grid = model(model.make_input(fit))  # (1, 1, 17, 13)
     fine = render_grid(model, (33, 25), fit)
     assert fine.shape == (1, 1, 33, 25)
     assert torch.allclose(fine[..., ::2, ::2], on_grid, atol=1e-5), (fine[..., ::2, ::2] - on_grid).abs().max()
@@ -31,6 +32,7 @@ def test_the_multiscale_function_does_not_depend_on_the_grid_it_is_read_on():
     read off the same function: a coarser grid's nodes that fall on fit nodes give the same values."""
     torch.manual_seed(0)
     model = build_model({**SMALL, "MODEL": "multiscale", "OCTAVES": 5}, 2, 1)
+    set_fit_grid(model, (33, 33))
     on_grid = model(model.make_input((33, 33)))
     coarse = model(model.make_input((17, 17)))  # every second fit node; 5 octaves are above 17 px's Nyquist
     assert torch.allclose(coarse, on_grid[..., ::2, ::2], atol=1e-5)

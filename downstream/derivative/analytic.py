@@ -15,21 +15,14 @@ BUMPS = 5  # Gaussians summed into the signal
 SIGMA = (0.15, 0.4)  # range of their standard deviations, in units of the [-1, 1] coordinate
 # encoding
 OCTAVES = 5  # O-INR sin/cos octaves per axis (5 is the most below a 64 grid's Nyquist rate)
-NOISE_CHANNELS = 0  # O-INR extra noise input channels
 # model
-WIDTHS = (32, 32, 32)  # O-INR hidden conv widths (2dimage/train.py's defaults)
-KERNEL = 7  # O-INR odd kernel of the hidden and output convs
-FIRST_KERNEL = 1  # O-INR first conv
-BIAS = False  # O-INR conv biases
-OMEGA = 1.0  # O-INR sine frequency of the hidden activations
-FIRST_OMEGA = 10.0  # O-INR sine frequency of the first activation
-INIT = "sine"  # O-INR init: sine (SIREN-style) or default (PyTorch's)
+MODEL = "multiscale"  # the O-INR: multiscale or oinr (other settings: 2dimage/train.py's header)
 BASELINES = ("siren", "gauss")  # MLP INRs compared (siren, wire, gauss, ffn, finer), autograd derivatives
 HIDDEN = 0  # baselines' hidden width; 0: matched to the O-INR's parameter count
 LAYERS = 3  # baselines' hidden layers
 # optim
 STEPS = 300  # Adam steps of every fit, full grid
-LR = 1e-2  # O-INR learning rate; baselines use their registry lr (oinr/models/baselines.py)
+LR = 1e-2  # O-INR learning rate (2dimage/train.py's); baselines use their registry lr (oinr/models/baselines.py)
 BASELINE_SETTING = "tuned"  # baselines' lr: tuned (the harness's best) or paper
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
@@ -82,7 +75,7 @@ def gaussians(n: int, bumps: int, sigma: tuple, seed: int) -> tuple[torch.Tensor
 
 
 def main():
-    cfg = configure(globals())
+    cfg = configure(globals(), base="../../2dimage/train.py")  # the O-INR's settings, as 2dimage/train.py runs it
     check(SIZE >= 16, f"--size must be >= 16, got {SIZE}")
     check(BUMPS >= 1, f"--bumps must be >= 1, got {BUMPS}")
     check(len(SIGMA) == 2 and 0 < SIGMA[0] <= SIGMA[1], f"--sigma must be (lo, hi) with 0 < lo <= hi, got {SIGMA}")
@@ -90,25 +83,25 @@ def main():
         check(b in KNOWN_BASELINES, f"--baselines: unknown baseline {b!r}; choose from {', '.join(KNOWN_BASELINES)}")
     device = setup(cfg)
     img, exact = gaussians(SIZE, BUMPS, SIGMA, SEED)  # (1, n, n), (2, 1, n, n)
-    oinr_cfg = {**cfg, "MODEL": "oinr"}
-    radius = build_model(oinr_cfg, 2, 1).receptive_radius()
+    check(MODEL in ("multiscale", "oinr"), f"--model must be multiscale or oinr, got {MODEL!r}")
+    radius = build_model(cfg, 2, 1).receptive_radius()
     margin = radius if MARGIN < 0 else MARGIN
     check(2 * margin + 4 <= SIZE, f"a margin of {margin} px leaves too little of a {SIZE} grid; raise --size")
     run, _ = open_run(cfg, "derivative_analytic", device)
     t_start = time.perf_counter()
-    print(f"{BUMPS} Gaussians on {SIZE}x{SIZE}; methods oinr, {', '.join(BASELINES)}; device {device}")
+    print(f"{BUMPS} Gaussians on {SIZE}x{SIZE}; methods {MODEL}, {', '.join(BASELINES)}; device {device}")
 
     rows, shown = {}, {"exact": (img, exact)}
     budget = None
-    for name in ("oinr", *BASELINES):
+    for name in (MODEL, *BASELINES):
         mcfg = {**cfg, "MODEL": name, "BASELINE_LR": 0.0, "RESUME": ""}
-        if name != "oinr":
+        if name != MODEL:
             mcfg["HIDDEN"] = HIDDEN or hidden_for_budget(name, 2, 1, LAYERS, budget)
         model = fit_in_folder(mcfg, img, device, run / "fits" / name)
         budget = budget or n_params(model)
         rec, d = image_derivatives(model, (SIZE, SIZE))  # (1, n, n), (2, 1, n, n) per pixel
         rows[name] = {"psnr": psnr(rec, img), "n_params": n_params(model), **compare(d, exact, margin)}
-        if name in ("oinr", "siren"):
+        if name in (MODEL, "siren"):
             shown[name] = (rec, d)
     for kind in ("sobel", "central"):
         rows[kind] = {"psnr": None, "n_params": 0, **compare(finite_differences(img, kind), exact, margin)}
@@ -120,10 +113,10 @@ def main():
     (run / "table.json").write_text(json.dumps(rows, indent=2))
     derivative_figure(shown, run / "figures" / "derivatives.png", f"{BUMPS} Gaussians, {SIZE}x{SIZE}, per pixel")
     flat = {f"{name}_{k}": r[k] for name, r in rows.items() for k in ("rel_err", "corr")}
-    finish(run, rel_err=rows["oinr"]["rel_err"], corr=rows["oinr"]["corr"], psnr=rows["oinr"]["psnr"], **flat,
+    finish(run, rel_err=rows[MODEL]["rel_err"], corr=rows[MODEL]["corr"], psnr=rows[MODEL]["psnr"], **flat,
            methods=rows, reference="exact", margin=margin, units="per pixel, signal in [0, 1]",
-           n_params=rows["oinr"]["n_params"], steps=STEPS, wall_time_s=time.perf_counter() - t_start,
-           device=str(device), model="oinr", size=[SIZE, SIZE])  # fmt: skip
+           n_params=rows[MODEL]["n_params"], steps=STEPS, wall_time_s=time.perf_counter() - t_start,
+           device=str(device), model=MODEL, size=[SIZE, SIZE])  # fmt: skip
 
 
 if __name__ == "__main__":

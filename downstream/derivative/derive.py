@@ -12,7 +12,7 @@ python downstream/derivative/derive.py --run=<2dimage run folder> [--baselines=s
 
 # data
 RUN = ""  # a 2dimage run folder of an O-INR fit; "": fit one first with 2dimage/train.py FIT_ARGS (into OUT)
-FIT_ARGS = ("2dimage/conv.py", "--size=128")  # RUN = "": arguments of that fit: the conv O-INR preset, at 128 px
+FIT_ARGS = ("--size=128",)  # RUN = "": arguments of that fit (the default model at 128 px)
 MARGIN = -1  # pixels cut at every border before comparing; -1: the O-INR's receptive radius (zero padding reaches it)
 # model
 BASELINES = ("siren", "gauss")  # MLP INRs compared (siren, wire, gauss, ffn, finer); each fitted here or from a run
@@ -43,6 +43,7 @@ from oinr.downstream.derivative import (  # noqa: E402
     finite_differences,
     image_derivatives,
     per_pixel,
+    point_autograd,
     shift_autograd,
     time_passes,
 )
@@ -96,8 +97,9 @@ def main():
     # the O-INR run, and the image it was fitted to
     run_dir = Path(RUN) if RUN else fit_first(OUT)
     oinr = load_run(run_dir, device=device, experiment="2dimage")
-    if not isinstance(oinr.model, OINR):
-        raise UserError(f"{run_dir} is a {oinr.cfg.get('MODEL')!r} fit; --run needs an O-INR run (model 'oinr')")
+    point = hasattr(oinr.model, "forward_coords_derivatives")  # the multiscale O-INR: its own one-pass derivative
+    if not (isinstance(oinr.model, OINR) or point):
+        raise UserError(f"{run_dir} is a {oinr.cfg.get('MODEL')!r} fit; --run needs an O-INR run (multiscale, oinr)")
     margin = oinr.model.receptive_radius() if MARGIN < 0 else MARGIN
     check(2 * margin + 4 <= min(oinr.meta["shape"]), f"a margin of {margin} px leaves too little of the image")
     run_cfg = {**oinr.cfg, "_shape": oinr.meta["shape"]}
@@ -121,7 +123,8 @@ def main():
     shape = (h, w)
     rec, d_oinr = image_derivatives(oinr.model, shape)  # (C, H, W), (2, C, H, W) per pixel
     scale = SIGNAL_SCALE[oinr.meta.get("output", "pm1")]  # network output -> image in [0, 1]
-    auto = per_pixel(shift_autograd(oinr.model, shape) * scale, shape).cpu()
+    check_pass = point_autograd if point else shift_autograd  # reverse mode, sharing no code with the pass
+    auto = per_pixel(check_pass(oinr.model, shape) * scale, shape).cpu()
     max_diff = float((auto - d_oinr).abs().max())
     rel_diff = max_diff / max(float(auto.abs().max()), 1e-12)  # float32: ~1e-6 of the largest derivative
     timing = time_passes(oinr.model, shape, TIMING_REPEATS)

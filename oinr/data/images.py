@@ -114,3 +114,34 @@ def resize_aligned(img: torch.Tensor, hw) -> torch.Tensor:
     down = hw[0] < img.shape[1] or hw[1] < img.shape[2]
     out = F.interpolate(img[None], size=tuple(hw), mode="bicubic", align_corners=True, antialias=down)
     return out[0].clamp(0, 1)  # (C, h, w)
+
+
+def upsample_band_limited(img: torch.Tensor, factor: int) -> torch.Tensor:
+    """(C, H, W) -> (C, (H - 1) f + 1, (W - 1) f + 1): the band-limited interpolant of the samples (the mirror-
+    symmetric extension's Fourier series, i.e. a DCT-I zero-padded f times), on the same [-1, 1] extent.
+
+    The smoothest function through the samples in the Fourier sense: what a representation that adds no
+    frequency above the grid's Nyquist rate reads between them. Not clipped.
+    """
+    out = img.double()
+    for dim in (-2, -1):
+        out = _upsample_axis(out, int(factor), dim)
+    return out.to(img.dtype)
+
+
+def _upsample_axis(x: torch.Tensor, f: int, dim: int) -> torch.Tensor:
+    n = x.shape[dim]
+    if n < 2 or f == 1:  # one sample: (n - 1) f + 1 = 1
+        return x
+    sym = torch.cat([x, x.flip(dim).narrow(dim, 1, n - 2)], dim)  # period P = 2 (n - 1), even and continuous
+    p, q = 2 * (n - 1), 2 * (n - 1) * f
+    spec = torch.fft.fft(sym, dim=dim)
+    spec = spec.movedim(dim, -1)
+    pad = spec.new_zeros(*spec.shape[:-1], q)
+    h = n - 1  # the Nyquist bin of the period: split between +h and -h
+    pad[..., :h] = spec[..., :h]
+    pad[..., q - h + 1 :] = spec[..., p - h + 1 :]
+    pad[..., h] = spec[..., h] / 2
+    pad[..., q - h] = spec[..., h] / 2
+    y = torch.fft.ifft(pad, dim=-1).real * (q / p)  # (..., q)
+    return y[..., : (n - 1) * f + 1].movedim(-1, dim)

@@ -93,6 +93,9 @@ def operator_derivatives(
 def _derivatives(model, shape, axes, method):
     shape = tuple(int(s) for s in shape)
     axes = list(range(len(shape))) if axes is None else list(axes)
+    if hasattr(model, "forward_coords_derivatives"):  # the multiscale O-INR: its own one-pass forward mode
+        out, d = point_derivatives(model, shape)
+        return out, d[axes]
     if getattr(model, "octaves", None) is None:
         raise ValueError("operator_derivatives needs a model that reads the sin/cos encoding grid (with `octaves`)")
     grid = model.make_input(shape)  # (1, C_in, *shape)
@@ -131,6 +134,42 @@ def shift_autograd(model: nn.Module, shape, axes=None) -> torch.Tensor:
     (g,) = torch.autograd.grad(out, delta, grad_outputs=u, create_graph=True)  # (d,) = J^T u, linear in u
     rows = [torch.autograd.grad(g[a], u, retain_graph=True)[0] for a in axes]  # J e_a, each (1, C_out, *shape)
     return torch.cat(rows, dim=0).detach()
+
+
+def _points(model: nn.Module, shape) -> torch.Tensor:
+    dev = next(model.parameters()).device
+    return torch.stack(torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij"), -1).reshape(-1, len(shape))
+
+
+def point_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tensor]:
+    """A point model's signal and derivatives on a grid in one forward-mode pass (the multiscale O-INR's
+    `forward_coords_derivatives`): ``(1, C_out, *shape)``, ``(d, C_out, *shape)`` per unit of [-1, 1]."""
+    shape = tuple(int(s) for s in shape)
+    out, d = model.forward_coords_derivatives(_points(model, shape))  # (P, C), (d, P, C)
+    return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(len(shape), -1, *shape)
+
+
+def point_autograd(model: nn.Module, shape, eps: float = 1e-4) -> torch.Tensor:
+    """The check of `point_derivatives` by reverse-mode autograd of ``forward_coords``: ``(d, C_out, *shape)``.
+
+    Each point's output depends on its own coordinates only, so the gradient of a channel's sum is the
+    per-point derivative. It is taken at x + eps e_a and x - eps e_a and averaged: on a coarse node, where the
+    d-linear interpolant has a kink, that is the symmetric derivative the forward pass gives.
+    """
+    shape = tuple(int(s) for s in shape)
+    x0 = _points(model, shape)
+    rows = []
+    for a in range(len(shape)):
+        side = []
+        for sign in (1.0, -1.0):
+            x = x0.clone()
+            x[:, a] += sign * eps
+            x.requires_grad_(True)
+            out = model.forward_coords(x)  # (P, C)
+            side.append(torch.stack([torch.autograd.grad(out[:, c].sum(), x, retain_graph=True)[0][:, a]
+                                     for c in range(out.shape[1])], -1))  # fmt: skip
+        rows.append(((side[0] + side[1]) / 2).T.reshape(-1, *shape))  # (C, *shape)
+    return torch.stack(rows).detach()
 
 
 def coordinate_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,7 +231,7 @@ def image_derivatives(model: nn.Module, shape, output: str = "pm1") -> tuple[tor
     if output not in SIGNAL_SCALE:
         raise ValueError(f"derivatives of a {output!r} output are not defined here; use 'pm1' or 'unit'")
     shape = tuple(int(s) for s in shape)
-    if getattr(model, "octaves", None) is not None:
+    if getattr(model, "octaves", None) is not None:  # the O-INRs (the multiscale one through its own pass)
         out, d = operator_derivatives(model, shape, method="chain" if isinstance(model, OINR) else "jvp")
     else:
         out, d = coordinate_derivatives(model, shape)

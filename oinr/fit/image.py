@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from oinr.data.images import upsample_band_limited
 from oinr.encoding import to_unit
 from oinr.errors import UserError
 from oinr.fit.experiment import fit_config
@@ -18,6 +19,7 @@ from oinr.fit.memory import check_fits
 from oinr.fit.restore import image_meta
 from oinr.fit.runs import write_config
 from oinr.metrics import psnr, psnr_from_mse
+from oinr.models.function import set_fit_grid, shifted
 from oinr.models.registry import build_model, model_lr
 
 IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
@@ -68,12 +70,19 @@ def fit_image(
     """
     c, h, w = target.shape
     device = next(model.parameters()).device
+    set_fit_grid(model, (h, w))  # the grid that defines the function (and what render reads off it)
     grid = model.make_input((h, w))  # (1, C_in, H, W)
     y = (target * 2 - 1).unsqueeze(0).to(device)  # (1, C, H, W)
     ref = None if reference is None else reference.unsqueeze(0).to(device)  # (1, C, H, W) in [0, 1]
 
-    def loss_fn(m, step):
-        return torch.mean((m(grid) - y) ** 2)
+    factor = int(cfg.get("SUBPIXEL") or 1)
+    if factor > 1:  # the loss reads the function between the nodes; the PSNR is still the fit grid's
+        loss_fn = subpixel_loss(y, factor, int(cfg.get("SEED", 0)), float(cfg.get("ON_GRID") or 0.0))
+        ref = (target if reference is None else reference).unsqueeze(0).to(device)
+    else:
+
+        def loss_fn(m, step):
+            return torch.mean((m(grid) - y) ** 2)
 
     def evaluate(m, loss):
         if ref is None:
@@ -84,6 +93,34 @@ def fit_image(
     meta = image_meta(experiment, c, (h, w))
     res = fit(model, loss_fn, fc, evaluate=evaluate, run=run, config=cfg, resume=ckpt, columns=IMAGE_COLUMNS, meta=meta)
     return render(model, (h, w)), res
+
+
+def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 0.0):
+    """``loss_fn(model, step)``: the MSE at the fit grid's nodes moved by j_a / `factor` of a cell along each
+    axis a, against the band-limited interpolant of the target `y` ``(1, C, *shape)`` there.
+
+    j is drawn per step from 0..factor-1 on each axis (0 on every axis in a share `on_grid` of the steps),
+    seeded by (seed, step) so that a resumed run draws the same; points moved past the last node read the
+    interpolant's mirror image (its symmetric extension). The model learns the function between its samples, not only at them (oinr.models.function.shifted).
+    """
+    shape = tuple(y.shape[2:])
+    up = upsample_band_limited(y[0], factor)  # (C, (H - 1) f + 1, (W - 1) f + 1)
+    index = []  # per axis, per offset j: the fine indices of the moved nodes
+    for n in shape:
+        last = (n - 1) * factor
+        pos = torch.arange(n)[None] * factor + torch.arange(factor)[:, None]  # (f, n)
+        index.append(torch.where(pos > last, 2 * last - pos, pos).to(y.device))
+
+    def loss_fn(m, step):
+        g = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        j = torch.randint(0, factor, (len(shape),), generator=g).tolist()
+        if torch.rand((), generator=g) < on_grid:  # a share of the steps on the grid's own nodes
+            j = [0] * len(shape)
+        target = up[(slice(None), *torch.meshgrid(*[ix[k] for ix, k in zip(index, j)], indexing="ij"))]
+        delta = [k * 2.0 / ((n - 1) * factor) if n > 1 else 0.0 for k, n in zip(j, shape)]
+        return torch.mean((shifted(m, shape, delta) - target.unsqueeze(0)) ** 2)
+
+    return loss_fn
 
 
 def fit_in_folder(cfg: dict, img: torch.Tensor, device, folder) -> torch.nn.Module:

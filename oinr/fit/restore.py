@@ -89,4 +89,6 @@ def load_run(run, device="cpu", experiment: str | None = None) -> Restored:
     except (KeyError, RuntimeError) as e:
         raise UserError(f"{ckpt} does not match the model its config.json describes ({first_line(e)})") from None
     model.eval()
+    if hasattr(model, "fit_grid") and model.fit_grid() is None:  # a checkpoint from before the fit grid was kept
+        model.fit_grid(meta["shape"])
     return Restored(model.to(device), cfg, meta, int(state.get("step", 0)), run)

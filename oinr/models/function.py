@@ -27,6 +27,12 @@ from oinr.models.conv import OINR
 MAX_PASSES = 256  # shifted passes the conv O-INR may take for one grid
 
 
+def set_fit_grid(model: torch.nn.Module, shape) -> None:
+    """Tell a model whose function is defined by its fit grid (the multiscale O-INR) which grid that is."""
+    if hasattr(model, "fit_grid"):
+        model.fit_grid(tuple(int(n) for n in shape))
+
+
 @torch.no_grad()
 def render_grid(model: torch.nn.Module, shape, fit_shape, chunk: int = 1 << 16) -> torch.Tensor:
     """The raw output ``(1, C_out, *shape)`` of a model fitted on `fit_shape`, on a grid of `shape`.
@@ -54,8 +60,9 @@ def _offsets(n_fit: int, n: int) -> list[tuple[float, torch.Tensor, torch.Tensor
     """Along one axis: (offset from the nearest fit node, target indices, their nodes) per distinct offset."""
     x = axis_coords(n, dtype=torch.float64)
     h = 2.0 / max(n_fit - 1, 1)
-    node = ((x + 1) / h).round().clamp(0, n_fit - 1).long() if n_fit > 1 else torch.zeros(n, dtype=torch.long)
-    delta = (x - (-1 + node * h)).mul(1e9).round().div(1e9)  # rounding merges offsets equal up to float error
+    t = ((x + 1) / h).mul(1e9).round().div(1e9)  # in fit cells, float error removed
+    node = (t + 0.5).floor().clamp(0, n_fit - 1).long() if n_fit > 1 else torch.zeros(n, dtype=torch.long)  # ties up
+    delta = (x - (-1 + node.double() * h)).mul(1e9).round().div(1e9)  # merges offsets equal up to float error
     return [(float(d), (delta == d).nonzero()[:, 0], node[delta == d]) for d in torch.unique(delta)]
 
 
@@ -66,21 +73,13 @@ def shifted_passes(model: OINR, shape, fit_shape) -> torch.Tensor:
     if passes > MAX_PASSES:
         raise ValueError(f"a {shape} grid needs {passes} shifted passes of the conv O-INR fitted on {fit_shape}; "
                          f"pick sizes (n - 1) * k + 1 (k an integer) so that it needs k^d")  # fmt: skip
-    base = model.make_input(fit_shape)  # (1, C_in, *fit): noise channels, if any, stay on their nodes
-    dev, dims = base.device, len(fit_shape)
-    mask = nyquist_mask(fit_shape, model.octaves).to(dev)
-    sc = 2 * model.octaves * dims  # the sin/cos channels; the rest (noise) does not move
     out = None
     for combo in itertools.product(*per_axis):
-        axes = [axis_coords(n, dev) + d for n, (d, _, _) in zip(fit_shape, combo)]
-        x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (*fit, d)
-        grid = base.clone()
-        grid[0, :sc] = (encode_coords(x, model.octaves) * mask).movedim(-1, 0)  # (2Ld, *fit)
-        y = model(grid)  # (1, C, *fit)
+        y = shifted(model, fit_shape, [d for d, _, _ in combo])  # (1, C, *fit)
         if out is None:
             out = y.new_zeros(1, y.shape[1], *shape)
-        dst = torch.meshgrid(*[t.to(dev) for _, t, _ in combo], indexing="ij")
-        src = torch.meshgrid(*[nd.to(dev) for _, _, nd in combo], indexing="ij")
+        dst = torch.meshgrid(*[t.to(y.device) for _, t, _ in combo], indexing="ij")
+        src = torch.meshgrid(*[nd.to(y.device) for _, _, nd in combo], indexing="ij")
         out[(slice(None), slice(None), *dst)] = y[(slice(None), slice(None), *src)]
     return out
 
@@ -93,3 +92,21 @@ def render_bytes(model: torch.nn.Module, shape) -> int:
         return cells * 4 * 16
     widest = max((int(getattr(m, "out_channels", 0)) for m in model.modules()), default=0) or 64
     return cells * 4 * (3 * widest + 8)
+
+
+def shifted(model: torch.nn.Module, fit_shape, delta) -> torch.Tensor:
+    """The raw output ``(1, C_out, *fit_shape)`` at the fit grid's nodes moved by `delta` (per axis, in [-1, 1]
+    units): a point model reads the moved points, the conv O-INR its moved encoding grid (its definition of
+    the function between nodes). Differentiable in the weights: the sub-pixel training of `oinr.fit.image`."""
+    fit_shape = tuple(int(n) for n in fit_shape)
+    dev = next(model.parameters()).device
+    axes = [axis_coords(n, dev) + float(d) for n, d in zip(fit_shape, delta)]
+    x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (*fit, d)
+    if hasattr(model, "forward_coords"):
+        return model.forward_coords(x.reshape(-1, len(fit_shape))).T.reshape(1, -1, *fit_shape)
+    if not (isinstance(model, OINR) and type(model) is OINR):
+        raise ValueError(f"{type(model).__name__} cannot be read off its grid's nodes")
+    grid = model.make_input(fit_shape).clone()
+    sc = 2 * model.octaves * len(fit_shape)
+    grid[0, :sc] = (encode_coords(x, model.octaves) * nyquist_mask(fit_shape, model.octaves).to(dev)).movedim(-1, 0)
+    return model(grid)

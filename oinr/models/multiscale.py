@@ -51,6 +51,8 @@ class MultiscaleOINR(nn.Module):
         features: channels the coarse operator hands to the head.
         head_widths: widths of the pointwise sine layers (empty: a linear read-out of the features).
         head_omega: sine frequency of the head's first layer (its later ones use `omega`).
+        interp: how the coarse features reach the points: linear (d-linear) or cubic (bicubic, 2-d only: a
+            C1 function between the coarse nodes, smoother between the samples).
     """
 
     def __init__(
@@ -67,13 +69,16 @@ class MultiscaleOINR(nn.Module):
         first_omega: float | None = None,
         head_omega: float = 1.0,
         bias: bool = True,
+        interp: str = "linear",
     ):
         super().__init__()
         if int(coarse) != coarse or coarse < 1:
             raise ValueError(f"the coarse factor must be an int >= 1, got {coarse!r}")
         if features < 1 or (head_widths and min(head_widths) < 1):
             raise ValueError(f"features and head widths must be positive, got {features}, {tuple(head_widths)}")
-        self.dims, self.octaves, self.coarse = dims, int(octaves), int(coarse)
+        if interp not in ("linear", "cubic") or (interp == "cubic" and dims != 2):
+            raise ValueError(f"interp must be linear, or cubic for 2-d signals; got {interp!r} for {dims}-d")
+        self.dims, self.octaves, self.coarse, self.interp = dims, int(octaves), int(coarse), interp
         self.noise_channels = 0
         self.operator = OINR(None, features, widths, kernel_size, dims, bias=bias, omega=omega, octaves=octaves,
                              first_omega=first_omega, first_kernel_size=1)  # fmt: skip
@@ -85,7 +90,7 @@ class MultiscaleOINR(nn.Module):
         self.out = nn.Linear(sizes[-1], out_channels)
         self._sine_init(omega)
         self._coarse_grids: dict = {}
-        self.register_buffer("fit_shape", torch.zeros(dims, dtype=torch.long))  # see fit_grid; 0: not set yet
+        self.register_buffer("fit_shape", torch.zeros(dims, dtype=torch.long))  # see fit_grid; 0: unset
 
     @torch.no_grad()
     def _sine_init(self, omega: float):
@@ -101,32 +106,38 @@ class MultiscaleOINR(nn.Module):
 
     # ---------------------------------------------------------------------------------------- inputs
 
-    def fit_grid(self, shape=None) -> tuple[int, ...]:
-        """The grid the function is defined by: the coarse grid and the encoding's Nyquist cap follow from it.
-
-        It is the first grid the model meets (the one it is fitted on) and is kept in the state dict, so
-        the fitted model evaluated on any other grid, finer, coarser or shifted, computes the same function.
-        """
-        if int(self.fit_shape[0]) == 0:
-            if shape is None:
-                raise ValueError("the model has no fit grid yet: call make_input(shape) with the training grid first")
+    def fit_grid(self, shape=None) -> tuple[int, ...] | None:
+        """The grid the function is defined by (the coarse grid and the encoding's Nyquist cap follow from it);
+        with `shape`, set it (the fit code does, on the grid it trains on). Kept in the state dict, so the
+        fitted model read on any other grid, finer, coarser or shifted, computes the same function. Unset,
+        every grid the model is read on defines its own (a model probed before its fit, say)."""
+        if shape is not None:
             self.fit_shape.copy_(torch.tensor([int(n) for n in shape]))
-        return tuple(int(n) for n in self.fit_shape.tolist())
+        return tuple(int(n) for n in self.fit_shape.tolist()) if int(self.fit_shape[0]) else None
 
-    def _mask(self) -> torch.Tensor:
+    def _grid(self, shape=None) -> tuple[int, ...]:
+        grid = self.fit_grid() or (tuple(int(n) for n in shape) if shape is not None else None)
+        if grid is None:
+            raise ValueError("no fit grid: set it with fit_grid(shape), or read the model on a grid")
+        return grid
+
+    def _mask(self, shape=None) -> torch.Tensor:
         """``(C_in,)``: the fine encoding's channels kept below the fit grid's Nyquist rate."""
-        return nyquist_mask(self.fit_grid(), self.octaves).to(self.fit_shape.device)
+        return nyquist_mask(self._grid(shape), self.octaves).to(self.fit_shape.device)
 
     def make_input(self, shape) -> torch.Tensor:
         """The fine encoding of a grid of `shape` ``(1, C_in, *shape)``, capped at the fit grid's Nyquist rate."""
-        self.fit_grid(shape)
         dev = next(self.parameters()).device
         enc = encode_grid(tuple(shape), self.octaves, device=dev, nyquist=False)  # (C_in, *shape)
-        return (enc * self._mask().view(-1, *[1] * self.dims)).unsqueeze(0)
+        return (enc * self._mask(shape).view(-1, *[1] * self.dims)).unsqueeze(0)
+
+    def receptive_radius(self) -> int:
+        """Fine cells from the border within which the coarse convs' zero padding reaches the signal."""
+        return self.operator.receptive_radius() * self.coarse + self.coarse
 
     def coarse_features(self, shape=None) -> torch.Tensor:
-        """The coarse operator's output ``(1, features, *coarse_shape(fit grid))`` (`shape` only sets the fit grid)."""
-        cs = coarse_shape(self.fit_grid(shape), self.coarse)
+        """The coarse operator's output ``(1, features, *coarse_shape(fit grid))`` (without a fit grid: `shape`'s)."""
+        cs = coarse_shape(self._grid(shape), self.coarse)
         dev = next(self.parameters()).device
         key = (cs, dev)
         if key not in self._coarse_grids:  # a fixed function of the fit grid: built once per device
@@ -135,12 +146,11 @@ class MultiscaleOINR(nn.Module):
 
     def point_encoding(self, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
         """(coordinates ``(P, d)`` in [-1, 1], fine encoding ``(P, C_in)``) of flat cell indices `idx` of `shape`."""
-        self.fit_grid(shape)
         x = cell_coords(idx, shape)  # (P, d)
-        return x, encode_coords(x, self.octaves) * self._mask().to(x)  # capped as make_input
+        return x, encode_coords(x, self.octaves) * self._mask(shape).to(x)  # capped as make_input
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # checkpoints written before the fit grid was kept: it is set by the first grid the model meets
+        # checkpoints written before the fit grid was kept: unset, each grid defines its own, as then
         state_dict.setdefault(prefix + "fit_shape", torch.zeros(self.dims, dtype=torch.long))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -157,7 +167,8 @@ class MultiscaleOINR(nn.Module):
         if grid.ndim != self.dims + 2 or grid.shape[0] != 1:
             raise ValueError(f"expected a (1, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
         shape = tuple(grid.shape[2:])
-        up = F.interpolate(self.coarse_features(shape), size=shape, mode=_MODE[self.dims], align_corners=True)
+        mode = "bicubic" if self.interp == "cubic" else _MODE[self.dims]
+        up = F.interpolate(self.coarse_features(shape), size=shape, mode=mode, align_corners=True)
         # (the d-linear interpolant of the fit grid's coarse features, read at the points of this grid)
         feats = up.flatten(2)[0].T  # (P, features), P = prod(shape), row-major
         out = self._read_out(feats, grid.flatten(2)[0].T)  # (P, C_out)
@@ -171,7 +182,7 @@ class MultiscaleOINR(nn.Module):
         """
         shape = tuple(int(s) for s in shape)
         x, enc = self.point_encoding(idx, shape)
-        return self._at(x, enc, feats)
+        return self._at(x, enc, self.coarse_features(shape) if feats is None else feats)
 
     def forward_coords(self, x: torch.Tensor, feats: torch.Tensor | None = None) -> torch.Tensor:
         """The signal at points `x` ``(..., d)`` of [-1, 1]^d (any points: a finer grid, a shifted one, a
@@ -181,14 +192,55 @@ class MultiscaleOINR(nn.Module):
         out = self._at(x, encode_coords(x, self.octaves) * self._mask().to(x), feats)  # (P, C_out)
         return out.reshape(*lead, -1)
 
-    def _at(self, x: torch.Tensor, enc: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
-        feats = self.coarse_features() if feats is None else feats
+    def forward_coords_derivatives(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The signal at points `x` ``(P, d)`` and its derivatives d/dx_a, in one forward-mode pass:
+        ``(P, C_out)``, ``(d, P, C_out)`` per unit of [-1, 1].
+
+        The coarse features do not move with x; their d-linear interpolant's derivative along axis a is the
+        cell's difference of features (linear across the other axes; on a coarse node, where the interpolant
+        has a kink, the mean of the two cells': the symmetric derivative), the fine encoding's is analytic,
+        and both tangents go through the head by forward mode (sin(w z)' = w cos(w z) z').
+        """
+        if self.interp != "linear":
+            raise ValueError("one-pass derivatives are implemented for interp='linear'")
+        feats = self.coarse_features()  # (1, F, *coarse)
+        grid = feats.shape[2:]
+        mask = self._mask().to(x)
+        enc = encode_coords(x, self.octaves) * mask  # (P, C_in)
+        sampled = self._sample(feats, x)  # (P, F)
+        tangents = []
+        for a in range(self.dims):
+            n = grid[a]
+            diff = feats.diff(dim=2 + a) * ((n - 1) / 2.0)  # (1, F, ..., n - 1, ...): per unit of x
+            pos = (x[:, a] + 1) * (n - 1) / 2  # in coarse cells
+            d_feats = 0
+            for cell in (pos.ceil() - 1, pos.floor()):  # the same cell inside one; both sides on a node (their mean)
+                at = x.clone()
+                at[:, a] = -1 + 2 * cell.clamp(0, max(n - 2, 0)) / max(n - 2, 1)  # the cell in diff's coordinates
+                d_feats = d_feats + self._sample(diff, at) / 2  # (P, F)
+            d_enc = torch.zeros_like(enc)  # d sin(w x_a) = w cos(w x_a), d cos(w x_a) = -w sin(w x_a)
+            w = (2.0 ** torch.arange(self.octaves, device=x.device, dtype=x.dtype)) * math.pi  # (L,)
+            lo = a * 2 * self.octaves
+            d_enc[:, lo : lo + 2 * self.octaves : 2] = w * enc[:, lo + 1 : lo + 2 * self.octaves : 2]
+            d_enc[:, lo + 1 : lo + 2 * self.octaves : 2] = -w * enc[:, lo : lo + 2 * self.octaves : 2]
+            tangents.append(torch.cat([d_feats, d_enc], -1))
+        u = torch.cat([sampled, enc], -1)  # (P, F + C_in)
+        outs = [torch.func.jvp(lambda v: self.out(self.head(v)), (u,), (t,)) for t in tangents]
+        return outs[0][0], torch.stack([d for _, d in outs])
+
+    def _sample(self, feats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``(1, C, *grid)`` read at points `x` ``(P, d)`` of [-1, 1]^d (d-linear or bicubic): ``(P, C)``."""
         # grid_sample wants (x_last, ..., x_first) and a (1, P, 1[, 1], d) grid; (1, C, P, 1[, 1]) back
         where = x.flip(-1).view(1, -1, *[1] * (self.dims - 1), self.dims)
         if self.dims == 1:  # grid_sample has no 1-d mode: a 2-d sample on a height-1 image
             feats, where = feats.unsqueeze(-2), torch.cat([where, torch.zeros_like(where)], -1).unsqueeze(2)
-        sampled = F.grid_sample(feats, where, mode="bilinear", padding_mode="border", align_corners=True)
-        return self._read_out(sampled.reshape(feats.shape[1], -1).T, enc)
+        mode = "bicubic" if self.interp == "cubic" else "bilinear"
+        sampled = F.grid_sample(feats, where, mode=mode, padding_mode="border", align_corners=True)
+        return sampled.reshape(feats.shape[1], -1).T
+
+    def _at(self, x: torch.Tensor, enc: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
+        feats = self.coarse_features() if feats is None else feats
+        return self._read_out(self._sample(feats, x), enc)
 
 
 SETTINGS = {  # header name: default (see 2dimage/train.py for what each does)
@@ -202,6 +254,7 @@ SETTINGS = {  # header name: default (see 2dimage/train.py for what each does)
     "FIRST_OMEGA": None,
     "HEAD_OMEGA": 1.0,
     "BIAS": True,
+    "INTERP": "linear",
 }
 
 
