@@ -30,6 +30,7 @@ MODEL = "oinr"  # the full-resolution conv O-INR (STEPS below was chosen for it)
 WIDTHS = (32, 32, 32)  # the conv O-INR's widths (2dimage/conv.py)
 BIAS = False  # the conv O-INR's (2dimage/conv.py)
 # optim
+SUBPIXEL = 1  # on the grid's nodes: STEPS was fixed for that; sub-pixel denoising is not measured yet (train.py: 4)
 STEPS = 32  # fixed in advance on data/kodim23.png: a 100-step fit there peaked at step 32 (23.50 dB, noisy 17.48)
 LOG_EVERY = 2  # steps between metrics.csv rows (each costs one forward pass for the clean PSNR)
 # output

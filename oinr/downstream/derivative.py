@@ -149,12 +149,13 @@ def point_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tens
     return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(len(shape), -1, *shape)
 
 
-def point_autograd(model: nn.Module, shape, eps: float = 1e-4) -> torch.Tensor:
+def point_autograd(model: nn.Module, shape, eps: float = 1e-5) -> torch.Tensor:
     """The check of `point_derivatives` by reverse-mode autograd of ``forward_coords``: ``(d, C_out, *shape)``.
 
     Each point's output depends on its own coordinates only, so the gradient of a channel's sum is the
     per-point derivative. It is taken at x + eps e_a and x - eps e_a and averaged: on a coarse node, where the
-    d-linear interpolant has a kink, that is the symmetric derivative the forward pass gives.
+    d-linear interpolant has a kink, that is the symmetric derivative the forward pass gives; on the domain's
+    border, the side inside it alone.
     """
     shape = tuple(int(s) for s in shape)
     x0 = _points(model, shape)
@@ -168,7 +169,9 @@ def point_autograd(model: nn.Module, shape, eps: float = 1e-4) -> torch.Tensor:
             out = model.forward_coords(x)  # (P, C)
             side.append(torch.stack([torch.autograd.grad(out[:, c].sum(), x, retain_graph=True)[0][:, a]
                                      for c in range(out.shape[1])], -1))  # fmt: skip
-        rows.append(((side[0] + side[1]) / 2).T.reshape(-1, *shape))  # (C, *shape)
+        inside = [(x0[:, a] + eps <= 1).to(x0), (x0[:, a] - eps >= -1).to(x0)]  # (P,): the side in the domain
+        mean = (side[0] * inside[0][:, None] + side[1] * inside[1][:, None]) / (inside[0] + inside[1])[:, None]
+        rows.append(mean.T.reshape(-1, *shape))  # (C, *shape)
     return torch.stack(rows).detach()
 
 

@@ -101,7 +101,8 @@ def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 
 
     j is drawn per step from 0..factor-1 on each axis (0 on every axis in a share `on_grid` of the steps),
     seeded by (seed, step) so that a resumed run draws the same; points moved past the last node read the
-    interpolant's mirror image (its symmetric extension). The model learns the function between its samples, not only at them (oinr.models.function.shifted).
+    interpolant's mirror image (its symmetric extension). The model learns the function between its samples,
+    not only at them (oinr.models.function.shifted).
     """
     shape = tuple(y.shape[2:])
     up = upsample_band_limited(y[0], factor)  # (C, (H - 1) f + 1, (W - 1) f + 1)

@@ -14,6 +14,7 @@ limit (``ulimit -v``) less this process's current size.
 
 from __future__ import annotations
 
+import copy
 import math
 import resource
 from pathlib import Path
@@ -75,6 +76,9 @@ def saved_bytes_per_cell(model: torch.nn.Module, dims: int, probe: int | None = 
             seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
         return t
 
+    if getattr(model, "fit_grid", lambda: None)() is not None:  # a model whose fit grid is set: probe a copy
+        model = copy.deepcopy(model)  # without it, so that the probe grid defines its own function
+        model.fit_shape.zero_()
     grid = model.make_input(shape).to(device)
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = model(grid)

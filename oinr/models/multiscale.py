@@ -212,7 +212,7 @@ class MultiscaleOINR(nn.Module):
         for a in range(self.dims):
             n = grid[a]
             diff = feats.diff(dim=2 + a) * ((n - 1) / 2.0)  # (1, F, ..., n - 1, ...): per unit of x
-            pos = (x[:, a] + 1) * (n - 1) / 2  # in coarse cells
+            pos = ((x[:, a] + 1) * (n - 1) / 2 * 1e4).round() / 1e4  # in coarse cells, float error removed
             d_feats = 0
             for cell in (pos.ceil() - 1, pos.floor()):  # the same cell inside one; both sides on a node (their mean)
                 at = x.clone()
