@@ -151,7 +151,7 @@ def configure(namespace: dict, argv: list[str] | None = None, base: str | Path |
     defaults = header_names(namespace)
     if base is not None:
         here = Path(namespace.get("__file__", sys.argv[0] or ".")).resolve().parent
-        defaults = {**script_defaults(here / base), **defaults}
+        defaults = {**script_defaults(here / base, with_models=False), **defaults}
     script = Path(namespace.get("__file__", sys.argv[0] or ".")).resolve()
     cfg = dict(defaults)
     if "MODEL" in defaults:  # the registry's model settings are overridable where the header does not carry them
@@ -202,7 +202,7 @@ def load_run_config(run: Path) -> dict:
         raise UserError(f"cannot read {f} ({e.__class__.__name__}); is {run} a run folder?") from None
 
 
-def script_defaults(script: Path) -> dict:
+def script_defaults(script: Path, with_models: bool = True) -> dict:
     """The header constants (top-level ``NAME = literal`` lines) of an experiment script, without running it.
 
     A script that picks a MODEL also gets the registry's model settings its header does not carry, where
@@ -218,6 +218,6 @@ def script_defaults(script: Path) -> dict:
                     out[name] = ast.literal_eval(node.value)
                 except ValueError:
                     continue
-    if "MODEL" in out:  # the peers' settings a run of this script would use: the registry's defaults
+    if with_models and "MODEL" in out:  # the peers' settings a run of this script would use: the registry's
         out = {**model_settings(unambiguous=True), **out}
     return out
