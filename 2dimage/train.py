@@ -26,7 +26,7 @@ INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorc
 # optim
 SUBPIXEL = 4  # steps read the grid moved by j/SUBPIXEL of a cell against the band-limited target (cameraman
 #               129 -> 257 px: 2x super-resolution 26.64 -> 29.03 dB, bench/off_grid.py); 1: the grid's nodes only
-ON_GRID = 0.0  # share of the steps on the grid's own nodes, when SUBPIXEL > 1 (0.5: no gain on the grid)
+ON_GRID = 0.0  # share of the steps on the grid's own nodes when SUBPIXEL > 1 (the rest are moved)
 STEPS = 300  # Adam steps on the full grid
 LR = 1e-2  # O-INR learning rate (256 px, 150 steps: 5e-3 -> 30.2 dB, 8e-3 -> 31.0); baselines: oinr/models/baselines.py
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
