@@ -225,8 +225,14 @@ class MultiscaleOINR(nn.Module):
             d_enc[:, lo + 1 : lo + 2 * self.octaves : 2] = -w * enc[:, lo : lo + 2 * self.octaves : 2]
             tangents.append(torch.cat([d_feats, d_enc], -1))
         u = torch.cat([sampled, enc], -1)  # (P, F + C_in)
-        outs = [torch.func.jvp(lambda v: self.out(self.head(v)), (u,), (t,)) for t in tangents]
-        return outs[0][0], torch.stack([d for _, d in outs])
+        du = torch.stack(tangents)  # (d, P, F + C_in)
+        for m in self.head:  # forward mode, all axes at once: Linear z' = W u'; Sine (sin w z)' = w cos(w z) z'
+            if isinstance(m, nn.Linear):
+                u, du = m(u), du @ m.weight.T
+            else:
+                du = m.omega * torch.cos(m.omega * u) * du
+                u = m(u)
+        return self.out(u), du @ self.out.weight.T
 
     def _sample(self, feats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``(1, C, *grid)`` read at points `x` ``(P, d)`` of [-1, 1]^d (d-linear or bicubic): ``(P, C)``."""
