@@ -24,7 +24,7 @@ from oinr.fit.experiment import check  # noqa: E402
 from oinr.fit.memory import available_bytes, gib  # noqa: E402
 from oinr.fit.restore import load_run  # noqa: E402
 from oinr.fit.runs import pick_device  # noqa: E402
-from oinr.models.function import render_bytes, render_grid  # noqa: E402
+from oinr.models.function import render_bytes  # noqa: E402
 
 
 def target_shape(size, fit: tuple) -> tuple:
@@ -58,7 +58,7 @@ def main():
     check(need < available_bytes(device), f"a {h}x{w} render needs about {gib(need)}, more than the free memory; "
           "pick a smaller --size")  # fmt: skip
     try:
-        img = r.to_signal(render_grid(r.model, (h, w), fit))[0].cpu()  # (C, h, w) in [0, 1]
+        img = r.render((h, w))  # (C, h, w) in [0, 1]
     except ValueError as e:
         raise UserError(f"cannot render {RUN} at {h}x{w}: {e}") from None
     path = free_path(Path(RUN), h, w)

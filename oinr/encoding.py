@@ -49,6 +49,14 @@ def axis_coords(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
 
 
+def grid_points(shape: Sequence[int], device=None, offset: Sequence[float] | None = None) -> torch.Tensor:
+    """The points ``(*shape, d)`` of a grid of `shape` on [-1, 1]^d (`axis_coords` per axis), every axis moved
+    by ``offset[a]`` when given (a grid shifted between its nodes)."""
+    offset = offset or [0.0] * len(shape)
+    axes = [axis_coords(int(n), device) + float(o) for n, o in zip(shape, offset)]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)
+
+
 def cell_coords(idx: torch.Tensor, shape: Sequence[int], dtype=torch.float32) -> torch.Tensor:
     """Positions ``(P, d)`` in [-1, 1] of the flat (row-major) cell indices `idx` ``(P,)`` of a grid of `shape`.
 
@@ -153,13 +161,21 @@ def encode_grid_derivative(
         raise ValueError(f"axis {axis} out of range for a {len(shape)}-d grid")
     axis %= len(shape)
     enc = encode_grid(shape, octaves, device=device, dtype=dtype, nyquist=nyquist)  # (2L*d, *shape), capped alike
-    freqs = (2.0 ** torch.arange(octaves, device=device, dtype=dtype)) * math.pi  # (L,)
     out = torch.zeros((n_channels(len(shape), octaves, noise_channels), *shape), device=device, dtype=dtype)
-    lo = axis * 2 * octaves
-    view = [-1] + [1] * len(shape)
-    out[lo : lo + 2 * octaves : 2] = freqs.view(view) * enc[lo + 1 : lo + 2 * octaves : 2]  # w cos
-    out[lo + 1 : lo + 2 * octaves : 2] = -freqs.view(view) * enc[lo : lo + 2 * octaves : 2]  # -w sin
+    out[: enc.shape[0]] = sincos_derivative(enc, octaves, axis, dim=0)
     return out
+
+
+def sincos_derivative(enc: torch.Tensor, octaves: int, axis: int, dim: int = -1) -> torch.Tensor:
+    """d/dx_axis of sin/cos channels `enc` (laid out as `encode_grid`'s along `dim`): d sin(w x) = w cos(w x),
+    d cos(w x) = -w sin(w x) on the channels of `axis`, zero on the others. Works on capped channels too."""
+    e = enc.movedim(dim, -1)  # (..., 2Ld)
+    freqs = (2.0 ** torch.arange(octaves, device=enc.device, dtype=enc.dtype)) * math.pi  # (L,)
+    out = torch.zeros_like(e)
+    lo = axis * 2 * octaves
+    out[..., lo : lo + 2 * octaves : 2] = freqs * e[..., lo + 1 : lo + 2 * octaves : 2]  # w cos
+    out[..., lo + 1 : lo + 2 * octaves : 2] = -freqs * e[..., lo : lo + 2 * octaves : 2]  # -w sin
+    return out.movedim(-1, dim)
 
 
 def to_unit(y: torch.Tensor) -> torch.Tensor:

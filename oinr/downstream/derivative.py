@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from oinr.encoding import axis_coords, encode_coords, encode_grid_derivative, nyquist_mask
+from oinr.encoding import encode_coords, encode_grid_derivative, grid_points, nyquist_mask
 from oinr.models.conv import OINR, Sine
 
 
@@ -123,7 +123,7 @@ def shift_autograd(model: nn.Module, shape, axes=None) -> torch.Tensor:
     shape = tuple(int(s) for s in shape)
     axes = list(range(len(shape))) if axes is None else list(axes)
     dev = next(model.parameters()).device
-    pts = torch.stack(torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij"), dim=-1)  # (*shape, d)
+    pts = grid_points(shape, dev)  # (*shape, d)
     delta = torch.zeros(len(shape), device=dev, requires_grad=True)
     enc = encode_coords(pts + delta, model.octaves).movedim(-1, 0)  # (2Ld, *shape)
     enc = enc * nyquist_mask(shape, model.octaves).view(-1, *[1] * len(shape)).to(enc)  # as `encode_grid` caps
@@ -137,8 +137,7 @@ def shift_autograd(model: nn.Module, shape, axes=None) -> torch.Tensor:
 
 
 def _points(model: nn.Module, shape) -> torch.Tensor:
-    dev = next(model.parameters()).device
-    return torch.stack(torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij"), -1).reshape(-1, len(shape))
+    return grid_points(shape, next(model.parameters()).device).reshape(-1, len(shape))  # (P, d)
 
 
 def point_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tensor]:

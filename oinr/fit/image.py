@@ -10,17 +10,20 @@ from pathlib import Path
 
 import torch
 
-from oinr.data.images import upsample_band_limited
+from oinr.data.images import load_image, save_image, upsample_band_limited
 from oinr.encoding import to_unit
 from oinr.errors import UserError
-from oinr.fit.experiment import fit_config
+from oinr.fit.experiment import finish, fit_config, open_run, setup
 from oinr.fit.loop import FitResult, fit
 from oinr.fit.memory import check_fits
 from oinr.fit.restore import image_meta
 from oinr.fit.runs import write_config
-from oinr.metrics import psnr, psnr_from_mse
+from oinr.metrics import psnr, psnr_from_mse, ssim
+from oinr.models.conv import n_params
 from oinr.models.function import set_fit_grid, shifted
 from oinr.models.registry import build_model, model_lr
+from oinr.paths import resolve_path
+from oinr.plots import curves, montage
 
 IMAGE_COLUMNS = ["step", "time_s", "loss", "lr", "psnr"]
 
@@ -145,13 +148,6 @@ def image_experiment(cfg: dict, experiment: str, extra=None) -> Path:
     `cfg` is a resolved header with DATA, SIZE, GRAY, MODEL and the fit's settings; `extra(model)` adds
     entries to summary.json (the CZ operator's levels and coarsest grid, say).
     """
-    from oinr.data.images import load_image, save_image
-    from oinr.fit.experiment import finish, open_run, setup
-    from oinr.metrics import ssim
-    from oinr.models.conv import n_params
-    from oinr.paths import resolve_path
-    from oinr.plots import curves, montage
-
     # data
     path = resolve_path(cfg["DATA"])
     img = load_image(path, cfg["SIZE"], cfg["GRAY"])  # (C, H, W) in [0, 1]

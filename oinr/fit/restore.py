@@ -26,6 +26,7 @@ from oinr.encoding import to_unit
 from oinr.errors import UserError
 from oinr.fit.config import load_run_config
 from oinr.fit.runs import first_line, load_checkpoint
+from oinr.models.function import render_grid
 from oinr.models.registry import build_model
 
 OUTPUTS = {
@@ -59,8 +60,9 @@ class Restored:
 
     @torch.no_grad()
     def render(self, shape=None) -> torch.Tensor:
-        """The represented signal ``(C, *shape)`` in [0, 1] on the fitted grid (or any `shape`)."""
-        return self.to_signal(self.model(self.make_input(shape)))[0].cpu()
+        """The represented signal ``(C, *shape)`` in [0, 1] on the fitted grid, or read off it on a grid of any
+        `shape` (`oinr.models.function.render_grid`: a ValueError for a grid the model cannot read)."""
+        return self.to_signal(render_grid(self.model, tuple(shape or self.meta["shape"]), self.meta["shape"]))[0].cpu()
 
 
 def load_run(run, device="cpu", experiment: str | None = None) -> Restored:

@@ -37,7 +37,7 @@ from itertools import pairwise
 import torch
 from torch import nn
 
-from oinr.encoding import axis_coords, cell_coords
+from oinr.encoding import cell_coords, grid_points
 from oinr.errors import UserError
 from oinr.models.conv import n_params
 from oinr.models.header import settings
@@ -62,8 +62,7 @@ class CoordinateMLP(nn.Module):
         if len(shape) != self.in_features:
             raise ValueError(f"this model reads {self.in_features}-d coordinates, got a grid shape {shape}")
         dev = next(self.parameters()).device
-        axes = torch.meshgrid(*[axis_coords(n, dev) for n in shape], indexing="ij")  # d x (*shape)
-        return torch.stack(axes, dim=0).unsqueeze(0)  # (1, d, *shape)
+        return grid_points(shape, dev).movedim(-1, 0).unsqueeze(0)  # (*shape, d) -> (1, d, *shape)
 
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         """``(B, d, *spatial)`` or ``(d, *spatial)`` -> ``(B, C_out, *spatial)``."""

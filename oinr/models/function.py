@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from oinr.encoding import axis_coords, encode_coords, nyquist_mask
+from oinr.encoding import axis_coords, encode_coords, grid_points, nyquist_mask
 from oinr.models.conv import OINR
 
 MAX_PASSES = 256  # shifted passes the conv O-INR may take for one grid
@@ -47,7 +47,7 @@ def render_grid(model: torch.nn.Module, shape, fit_shape, chunk: int = 1 << 16) 
     if getattr(model, "grid_bound", False):
         raise ValueError(f"the {type(model).__name__} is sized by its fit grid {fit_shape}; it renders only there")
     if hasattr(model, "forward_coords"):
-        x = torch.stack(torch.meshgrid(*[axis_coords(n) for n in shape], indexing="ij"), -1).reshape(-1, len(shape))
+        x = grid_points(shape).reshape(-1, len(shape))  # (P, d)
         dev = next(model.parameters()).device
         out = torch.cat([model.forward_coords(x[i : i + chunk].to(dev)) for i in range(0, len(x), chunk)])
         return out.T.reshape(1, -1, *shape)  # (P, C) -> (1, C, *shape)
@@ -100,8 +100,7 @@ def shifted(model: torch.nn.Module, fit_shape, delta) -> torch.Tensor:
     the function between nodes). Differentiable in the weights: the sub-pixel training of `oinr.fit.image`."""
     fit_shape = tuple(int(n) for n in fit_shape)
     dev = next(model.parameters()).device
-    axes = [axis_coords(n, dev) + float(d) for n, d in zip(fit_shape, delta)]
-    x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)  # (*fit, d)
+    x = grid_points(fit_shape, dev, delta)  # (*fit, d)
     if hasattr(model, "forward_coords"):
         return model.forward_coords(x.reshape(-1, len(fit_shape))).T.reshape(1, -1, *fit_shape)
     if not (isinstance(model, OINR) and type(model) is OINR):

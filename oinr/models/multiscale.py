@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oinr.encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask
+from oinr.encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask, sincos_derivative
 from oinr.models.conv import OINR, Sine
 from oinr.models.header import header_kwargs
 
@@ -218,12 +218,7 @@ class MultiscaleOINR(nn.Module):
                 at = x.clone()
                 at[:, a] = -1 + 2 * cell.clamp(0, max(n - 2, 0)) / max(n - 2, 1)  # the cell in diff's coordinates
                 d_feats = d_feats + self._sample(diff, at) / 2  # (P, F)
-            d_enc = torch.zeros_like(enc)  # d sin(w x_a) = w cos(w x_a), d cos(w x_a) = -w sin(w x_a)
-            w = (2.0 ** torch.arange(self.octaves, device=x.device, dtype=x.dtype)) * math.pi  # (L,)
-            lo = a * 2 * self.octaves
-            d_enc[:, lo : lo + 2 * self.octaves : 2] = w * enc[:, lo + 1 : lo + 2 * self.octaves : 2]
-            d_enc[:, lo + 1 : lo + 2 * self.octaves : 2] = -w * enc[:, lo : lo + 2 * self.octaves : 2]
-            tangents.append(torch.cat([d_feats, d_enc], -1))
+            tangents.append(torch.cat([d_feats, sincos_derivative(enc, self.octaves, a)], -1))
         u = torch.cat([sampled, enc], -1)  # (P, F + C_in)
         du = torch.stack(tangents)  # (d, P, F + C_in)
         for m in self.head:  # forward mode, all axes at once: Linear z' = W u'; Sine (sin w z)' = w cos(w z) z'
