@@ -25,15 +25,21 @@ THREADS = 0  # torch threads (0: torch's default)
 LOG = ""  # a .jsonl file to append the result to ("" : print only)
 SAVE = ""  # a .safetensors file for the fitted weights, init, labels and split ("": none)
 
-import ast  # noqa: E402
-import importlib.util  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from oinr.downstream.weightspace import dataset_images, fit_chunk, init_model, layout, mean_image_init  # noqa: E402
+from oinr.downstream.classifiers import MLPConfig, knn_accuracy, mlp_accuracy, standardise  # noqa: E402
+from oinr.downstream.weightspace import (  # noqa: E402
+    dataset_images,
+    fit_chunk,
+    header_overrides,
+    init_model,
+    layout,
+    mean_image_init,
+)
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.experiment import check  # noqa: E402
@@ -43,31 +49,15 @@ FIT = REPO_ROOT / "downstream" / "weight_space" / "fit_dataset.py"
 CLASSIFY = REPO_ROOT / "downstream" / "weight_space" / "classify.py"
 
 
-def overrides(text: str, base: dict) -> dict:
-    out = {}
-    for pair in filter(None, text.split(",")):
-        k, v = pair.split("=", 1)
-        k = k.strip().upper()
-        check(k in base, f"--set: {k} is not a fit_dataset.py header name")
-        try:
-            out[k] = ast.literal_eval(v.strip())
-        except (ValueError, SyntaxError):
-            out[k] = v.strip()
-        if isinstance(base[k], float):
-            out[k] = float(out[k])
-    return out
-
-
 def readouts(w: np.ndarray, init: np.ndarray, lay: list, tr, te, y, k: int) -> dict:
     """kNN accuracies of the plain weights and of fixed feature maps applied to every network alike."""
-    from sklearn.neighbors import KNeighborsClassifier
 
     def knn(x, metric="euclidean"):
-        pred = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(x[tr], y[tr]).predict(x[te])
-        return float((pred == y[te]).mean())
+        return knn_accuracy(x[tr], y[tr], x[te], y[te], k, metric)[0]
 
     d = w - init  # (N, P) offsets from the shared init
-    mu, sd = w[tr].mean(0), w[tr].std(0) + 1e-8  # training-set statistics only
+    z = np.empty_like(w)
+    z[tr], z[te] = standardise(w[tr], w[te])  # training-set statistics only
     blocks, o = [], 0
     for _, shape in lay:
         n = int(np.prod(shape))
@@ -75,7 +65,7 @@ def readouts(w: np.ndarray, init: np.ndarray, lay: list, tr, te, y, k: int) -> d
         o += n
     # per-layer: each layer's offsets divided by their RMS over the training networks (layers count equally)
     per_layer = np.concatenate([d[:, s] / (np.sqrt((d[tr][:, s] ** 2).mean()) + 1e-12) for s in blocks], 1)
-    res = {"knn_plain": knn(w), "knn_zscore": knn((w - mu) / sd), "knn_layer_scaled": knn(per_layer),
+    res = {"knn_plain": knn(w), "knn_zscore": knn(z), "knn_layer_scaled": knn(per_layer),
            "knn_cosine_offset": knn(d, "cosine")}  # fmt: skip
     for (name, _), s in zip(lay, blocks):  # one layer alone (named_parameters order: 'last' is the output conv)
         res[f"knn_only_{name.replace('.weight', '')}"] = knn(w[:, s])
@@ -88,7 +78,7 @@ def main():
     if THREADS > 0:
         torch.set_num_threads(THREADS)
     base = script_defaults(FIT)
-    cfg = {**base, **overrides(SET, base), "DATA": DATA, "LIMIT_TRAIN": TRAIN, "LIMIT_TEST": TEST}
+    cfg = {**base, **header_overrides(SET, base), "DATA": DATA, "LIMIT_TRAIN": TRAIN, "LIMIT_TEST": TEST}
     check(not (MEAN_INIT_STEPS > 0 and cfg["LAZY_SCALE"] > 0), "--mean_init_steps needs --set=LAZY_SCALE=0,SOLVER=adam")
     images, labels, split, _, classes = dataset_images(cfg)
     model = init_model(cfg)
@@ -104,19 +94,11 @@ def main():
     tr, te, y = (split == 0).numpy(), (split == 1).numpy(), labels.numpy()
     k = len(classes)
     res = readouts(w, init, layout(model), tr, te, y, k)
-    spec = importlib.util.spec_from_file_location("ws_classify", CLASSIFY)
-    cl = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cl)
-    cl.PROGRESS = False
-
-    class _NoLog:
-        def append(self, row):
-            pass
-
     pix = images.reshape(len(images), -1).double().numpy()  # (N, H*W)
-    res["mlp_weights"] = cl.mlp_accuracy(w[tr], y[tr], w[te], y[te], k, "cpu", _NoLog(), "weights")[0]
-    res["knn_pixels"] = cl.knn_accuracy(pix[tr], y[tr], pix[te], y[te], k)[0]
-    res["mlp_pixels"] = cl.mlp_accuracy(pix[tr], y[tr], pix[te], y[te], k, "cpu", _NoLog(), "pixels")[0]
+    mlp = MLPConfig.from_header(script_defaults(CLASSIFY))  # classify.py's header
+    res["mlp_weights"] = mlp_accuracy(w[tr], y[tr], w[te], y[te], k, mlp)[0]
+    res["knn_pixels"] = knn_accuracy(pix[tr], y[tr], pix[te], y[te], k)[0]
+    res["mlp_pixels"] = mlp_accuracy(pix[tr], y[tr], pix[te], y[te], k, mlp)[0]
     dist = np.sqrt(((w - init) ** 2).sum(1))
     row = {"name": NAME or SET or "default", "set": SET, "mean_init_steps": MEAN_INIT_STEPS, **res,
            "mean_psnr": float(out["psnr"].mean()), "min_psnr": float(out["psnr"].min()),

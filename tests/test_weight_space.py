@@ -15,6 +15,7 @@ from oinr.data.idx import load_idx_folder, read_idx, read_idx_pair, write_idx
 from oinr.downstream.weight_files import load_tensors, save_tensors
 from oinr.downstream.weightspace import fit_chunk, gauss_newton_map, init_model, render
 from oinr.errors import UserError
+from oinr.fit.runs import MetricsLog
 
 ROOT = Path(__file__).resolve().parent.parent
 FIT = ROOT / "downstream" / "weight_space" / "fit_dataset.py"
@@ -150,6 +151,20 @@ def test_torchrun_two_ranks_equal_single_process(single, tmp_path):
     assert (run / "figures" / "fields.png").stat().st_size > 0
 
 
+def _metrics(run: Path) -> list[dict]:
+    return MetricsLog.read(run / "metrics.csv")
+
+
+def test_metrics_time_each_chunk_when_it_ended(single):
+    rows = _metrics(single)
+    wall = json.loads((single / "summary.json").read_text())["wall_time_s"]
+    assert [int(r["chunk"]) for r in rows] == [0, 1, 2, 3, 4]  # 260 networks in chunks of 64
+    times, own = [float(r["time_s"]) for r in rows], [float(r["chunk_s"]) for r in rows]
+    for i in range(1, 5):  # one process fits the chunks in order: each ends its own seconds after the one before
+        assert times[i] >= times[i - 1] + own[i] - 2e-3
+    assert len(set(times)) == 5 and 0 < times[0] <= times[-1] <= wall + 2e-3
+
+
 def test_resumed_fit_equals_uninterrupted(single, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(single, run)
@@ -157,11 +172,21 @@ def test_resumed_fit_equals_uninterrupted(single, tmp_path):
         (run / "chunks" / name).unlink()
     (run / "weights.safetensors").unlink()
     (run / "summary.json").unlink()
-    proc = _run([FIT, f"--resume={run}", "--progress=false"])
+    config = (run / "config.json").read_bytes()
+    before = {int(r["chunk"]): float(r["time_s"]) for r in _metrics(single)}
+    proc = _run([FIT, f"--resume={run}", "--progress=true"])
     assert _folder(proc) == run and proc.stdout.count("fields in") == 2  # only the two missing chunks
     a, _ = load_tensors(single / "weights.safetensors")
     b, _ = load_tensors(run / "weights.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+    # config.json stays the run's record; the resume and what it changed are logged beside it
+    assert (run / "config.json").read_bytes() == config
+    resumes = json.loads((run / "resumes.json").read_text())
+    assert len(resumes) == 1 and resumes[0]["changed"] == {"PROGRESS": [False, True]}
+    # kept chunks keep their times; the refitted ones end after the fit time the kept ones had taken
+    after = {int(r["chunk"]): float(r["time_s"]) for r in _metrics(run)}
+    assert all(after[c] == pytest.approx(before[c], abs=1e-3) for c in (0, 2, 4))
+    assert min(after[1], after[3]) > max(before[0], before[2], before[4])
     # a chunk written under other settings is refused, not mixed in
     t, meta = load_tensors(run / "chunks" / "chunk_00000.safetensors")
     save_tensors(run / "chunks" / "chunk_00000.safetensors", t, {**meta, "fingerprint": "other"})
@@ -202,6 +227,18 @@ def test_unreachable_target_is_flagged(tmp_path):
     assert set(t["steps"].tolist()) <= {1, 6}
     proc = _run([FIT, *args, "--solver=gauss-newton", "--lazy_scale=0", f"--out={tmp_path}"])
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --solver=gauss-newton needs --lazy_scale > 0"
+
+
+def test_standardise_leaves_never_varying_features_at_zero():
+    from oinr.downstream.classifiers import standardise
+
+    train = np.array([[0.0, 1.0, 0.3], [0.0, 3.0, 0.3], [0.0, 5.0, 0.3]])  # features 0 and 2 never vary
+    test = np.array([[0.7, 4.0, 0.3], [0.0, 1.0, 1.0]])
+    ztr, zte = standardise(train, test)
+    sd = np.std([1.0, 3.0, 5.0])
+    assert np.array_equal(ztr[:, 0], [0, 0, 0]) and np.array_equal(ztr[:, 2], [0, 0, 0])
+    assert np.array_equal(zte[:, 0], [0, 0]) and np.array_equal(zte[:, 2], [0, 0])  # not 0.7 / 1e-6
+    assert np.allclose(ztr[:, 1], [-2 / sd, 0, 2 / sd]) and np.allclose(zte[:, 1], [1 / sd, -2 / sd])
 
 
 def test_a_run_too_large_for_memory_is_refused_with_the_chunk_that_fits(monkeypatch):

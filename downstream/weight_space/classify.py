@@ -34,14 +34,12 @@ DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
 OUT = "results"  # results root; the run goes to OUT/weight_space_classify/<timestamp>/
 PROGRESS = True  # tqdm progress bar
 
-import math  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
 
+from oinr.downstream.classifiers import MLPConfig, knn_accuracy, mlp_accuracy, mlp_params  # noqa: E402
 from oinr.downstream.weight_files import load_fitted  # noqa: E402
 from oinr.downstream.weightspace import dataset_images  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
@@ -52,51 +50,6 @@ from oinr.fit.runs import MetricsLog, new_run_dir, progress, write_config  # noq
 COLUMNS = ["epoch", "time_s", "features", "loss", "train_accuracy"]
 
 
-def knn_accuracy(xtr, ytr, xte, yte, k: int, metric: str = "euclidean") -> tuple[float, np.ndarray]:
-    from sklearn.neighbors import KNeighborsClassifier
-
-    pred = KNeighborsClassifier(n_neighbors=k, metric=metric).fit(xtr, ytr).predict(xte)
-    return float((pred == yte).mean()), pred
-
-
-def mlp_accuracy(xtr, ytr, xte, yte, classes: int, device, log: MetricsLog, name: str) -> tuple[float, np.ndarray]:
-    """An MLP on per-feature standardised inputs (statistics of the training set only)."""
-    torch.manual_seed(SEED)
-    mu, sd = xtr.mean(0, keepdims=True), xtr.std(0, keepdims=True) + 1e-6
-    xtr = torch.as_tensor((xtr - mu) / sd, dtype=torch.float32, device=device)  # (N_train, F)
-    xte = torch.as_tensor((xte - mu) / sd, dtype=torch.float32, device=device)
-    ytr_t = torch.as_tensor(ytr, device=device)
-    sizes = [xtr.shape[1], *HIDDEN]
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.GELU(), nn.Dropout(DROPOUT)]
-    net = nn.Sequential(*layers, nn.Linear(sizes[-1], classes)).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-    batches = math.ceil(len(xtr) / BATCH)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, LR, total_steps=EPOCHS * batches, pct_start=0.1)
-    t0 = time.perf_counter()
-    for epoch in progress(range(EPOCHS), f"mlp on {name}", PROGRESS):
-        net.train()
-        order = torch.randperm(len(xtr), device=device)
-        total, correct = 0.0, 0
-        for i in range(batches):
-            idx = order[i * BATCH : (i + 1) * BATCH]
-            logits = net(xtr[idx])
-            loss = nn.functional.cross_entropy(logits, ytr_t[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-            correct += int((logits.argmax(1) == ytr_t[idx]).sum())
-        log.append({"epoch": epoch + 1, "time_s": time.perf_counter() - t0, "features": name,
-                    "loss": total / len(xtr), "train_accuracy": correct / len(xtr)})  # fmt: skip
-    net.eval()
-    with torch.no_grad():
-        pred = torch.cat([net(xte[i : i + 4096]).argmax(1) for i in range(0, len(xte), 4096)]).cpu().numpy()
-    return float((pred == yte).mean()), pred
-
-
 def fitted_file(data: Path) -> Path:
     """The weights.safetensors of a run folder, or the newest one under a results root (reproduce.py)."""
     if not data.is_dir() or (data / "weights.safetensors").is_file():
@@ -104,12 +57,6 @@ def fitted_file(data: Path) -> Path:
     found = sorted(data.glob("**/weights.safetensors"), key=lambda f: f.stat().st_mtime)
     check(bool(found), f"{data} holds no weights.safetensors; run downstream/weight_space/fit_dataset.py first")
     return found[-1]
-
-
-def mlp_params(features: int, classes: int) -> int:
-    """Parameters of the MLP classifier on `features` inputs."""
-    sizes = [features, *HIDDEN, classes]
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 def confusion_figure(y, pred, classes, out: Path, title: str) -> None:
@@ -146,6 +93,7 @@ def main():
     weights = t["weights"].double().numpy()  # (N, P)
     pixels = images.reshape(len(images), -1).double().numpy()  # (N, H*W)
     k = K or len(classes)
+    mlp = MLPConfig.from_header(cfg)
     run = new_run_dir(OUT, "weight_space_classify")
     write_config(run, cfg, device)
     log = MetricsLog(run / "metrics.csv", COLUMNS)
@@ -158,7 +106,9 @@ def main():
     res = {}
     for name, x in (("weights", weights), ("pixels", pixels)):
         res[f"knn_{name}"] = knn_accuracy(x[tr], y[tr], x[te], y[te], k)
-        res[f"mlp_{name}"] = mlp_accuracy(x[tr], y[tr], x[te], y[te], len(classes), device, log, name)
+        res[f"mlp_{name}"] = mlp_accuracy(x[tr], y[tr], x[te], y[te], len(classes), mlp, device,
+                                          lambda row: log.append({**row, "features": name}),  # noqa: B023
+                                          lambda r: progress(r, f"mlp on {name}", PROGRESS))  # noqa: B023  # fmt: skip
         print(f"{name}: kNN {res[f'knn_{name}'][0]:.4f}, MLP {res[f'mlp_{name}'][0]:.4f}", flush=True)
     offsets = weights - t["init"].double().numpy()  # (N, P) each network's move from the shared init
     res["knn_cosine"] = knn_accuracy(offsets[tr], y[tr], offsets[te], y[te], k, metric="cosine")
@@ -175,8 +125,8 @@ def main():
            n_train=int(tr.sum()), n_test=int(te.sum()), n_weights=int(weights.shape[1]), k=k, classifier="mlp",
            mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()), unreached=int((~reached).sum()),
            fitted_file=str(path), data=str(fcfg["DATA"]), model=fcfg.get("MODEL"), epochs=EPOCHS,
-           steps=EPOCHS, n_params=mlp_params(weights.shape[1], len(classes)), wall_time_s=time.perf_counter() - t0,
-           device=str(device))  # fmt: skip
+           steps=EPOCHS, n_params=mlp_params(weights.shape[1], len(classes), tuple(HIDDEN)),
+           wall_time_s=time.perf_counter() - t0, device=str(device))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -78,8 +78,15 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.downstream.weight_files import chunk_path, fingerprint, merge_chunks, read_chunk, save_tensors  # noqa: E402
-from oinr.downstream.weightspace import (  # noqa: E402  # noqa: E402
+from oinr.downstream.weight_files import (  # noqa: E402
+    chunk_path,
+    fingerprint,
+    fit_seconds_so_far,
+    merge_chunks,
+    read_chunk,
+    save_tensors,
+)
+from oinr.downstream.weightspace import (  # noqa: E402
     check_run_fits,
     check_settings,
     dataset_images,
@@ -93,12 +100,12 @@ from oinr.downstream.weightspace import (  # noqa: E402  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
 from oinr.fit.distributed import gather, init_distributed, on_rank_zero  # noqa: E402
-from oinr.fit.experiment import check, finish, setup  # noqa: E402
+from oinr.fit.experiment import check, finish, record_resume, setup  # noqa: E402
 from oinr.fit.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
 from oinr.plots import image_grid  # noqa: E402
 
-COLUMNS = ["chunk", "time_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
+COLUMNS = ["chunk", "time_s", "chunk_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
 
 
 def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
@@ -137,13 +144,18 @@ def main():
     rank, world = init_distributed(device)
 
     def open_folder():  # rank 0 opens (or reopens) the run folder; the others are told where it is
-        run = Path(RESUME) if RESUME else new_run_dir(OUT, "weight_space")
-        check((run / "config.json").is_file() or not RESUME, f"--resume: {run} is not a run folder (no config.json)")
+        if RESUME:  # config.json stays the run's original record; what this resume changed goes to resumes.json
+            run = Path(RESUME)
+            check((run / "config.json").is_file(), f"--resume: {run} is not a run folder (no config.json)")
+            record_resume(run, cfg, device)
+        else:
+            run = new_run_dir(OUT, "weight_space")
+            write_config(run, cfg, device)
         (run / "chunks").mkdir(exist_ok=True)
-        write_config(run, cfg, device)
-        return run
+        return str(run), fit_seconds_so_far(run)  # the fit time its written chunks already took
 
-    run = on_rank_zero(rank, world, open_folder)
+    run, spent = on_rank_zero(rank, world, open_folder)
+    run = Path(run)
     mine = chunks[rank::world]
     print(f"rank {rank}/{world}: {DATA} {n} images {h}x{w} in {len(chunks)} chunks of <= {CHUNK}, {len(mine)} "
           f"here; {MODEL} with {n_params(model)} weights per network, device {device}", flush=True)  # fmt: skip
@@ -159,7 +171,9 @@ def main():
             gn = gauss_newton_map(cfg, model, (h, w), device)
         t = time.perf_counter()
         out = fit_chunk(cfg, model, images[lo:hi], device, progress=PROGRESS, gn_map=gn)
-        save_tensors(chunk_path(run, c), out, {"fingerprint": fp, "start": lo, "stop": hi})
+        now = time.perf_counter()  # time_s: when this chunk ended, in seconds since the fit began (all sessions)
+        times = {"time_s": f"{spent + now - t0:.3f}", "chunk_s": f"{now - t:.3f}"}
+        save_tensors(chunk_path(run, c), out, {"fingerprint": fp, "start": lo, "stop": hi, **times})
         fitted += hi - lo
         print(f"rank {rank}: chunk {c + 1}/{len(chunks)}: {hi - lo} fields in {time.perf_counter() - t:.1f} s, "
               f"mean PSNR {out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.1f}, "
@@ -171,14 +185,11 @@ def main():
     fitted, elapsed = sum(f for f, _ in done), max(e for _, e in done)
 
     # merge: every chunk, in order, into the one file
-    tensors = merge_chunks(run, cfg, model, chunks, n, (labels, split, index, classes), (h, w))
-    parts = [{k: tensors[k][c * CHUNK : (c + 1) * CHUNK] for k in ("psnr", "reached", "steps")} for c in chunks]
+    tensors, rows = merge_chunks(run, cfg, model, chunks, n, (labels, split, index, classes), (h, w))
+    (run / "metrics.csv").unlink(missing_ok=True)  # one row per chunk, from the chunks themselves
     log = MetricsLog(run / "metrics.csv", COLUMNS)
-    if not MetricsLog.read(log.path):
-        for c, p in zip(chunks, parts):
-            log.append({"chunk": c, "time_s": elapsed, "fields": len(p["psnr"]), "mean_psnr": float(p["psnr"].mean()),
-                        "min_psnr": float(p["psnr"].min()), "unreached": int((~p["reached"]).sum()),
-                        "mean_steps": float(p["steps"].float().mean())})  # fmt: skip
+    for row in rows:
+        log.append(row)
     psnr, reached = tensors["psnr"], tensors["reached"]
     fields_figure(run, cfg, images, tensors, (h, w))
     if not reached.all():

@@ -86,24 +86,47 @@ def chunk_path(run: Path, c: int) -> Path:
     return run / "chunks" / f"chunk_{c:05d}.safetensors"
 
 
-def read_chunk(path: Path, fp: str, n: int) -> dict | None:
-    """A written chunk when it belongs to this config and has `n` networks; None when it is absent."""
+def read_meta(path: Path) -> dict:
+    """A safetensors file's metadata alone (the tensors are not read)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # noqa: BLE001 - any parse failure means 'not a fitted file'
+        raise UserError(f"cannot read {path} as safetensors ({str(e).splitlines()[0][:120]})") from None
+
+
+def fit_seconds_so_far(run: Path) -> float:
+    """Fit time already spent on a run's written chunks: the latest ``time_s`` among them (0 for a new run)."""
+    times = [float(read_meta(p).get("time_s") or 0) for p in Path(run).glob("**/chunks/chunk_*.safetensors")]
+    return max(times, default=0.0)
+
+
+def read_chunk(path: Path, fp: str, n: int) -> tuple[dict, dict] | None:
+    """(tensors, metadata) of a written chunk when it belongs to this config and has `n` networks; None when
+    it is absent."""
     if not path.is_file():
         return None
     t, meta = load_tensors(path)
     if meta.get("fingerprint") != fp or len(t.get("weights", ())) != n:
         raise UserError(f"{path} was written under another configuration; resume with the run's own settings")
-    return t
+    return t, meta
 
 
-def merge_chunks(run: Path, cfg: dict, model, chunks: list, n: int, data: tuple, shape) -> dict:
+def merge_chunks(run: Path, cfg: dict, model, chunks: list, n: int, data: tuple, shape) -> tuple[dict, list]:
     """Every chunk of a run, in order, with the data set's labels and split, as the one fitted file's tensors,
-    written to ``run/weights.safetensors``; `data` is (labels, split, index, classes) of `dataset_images`."""
+    written to ``run/weights.safetensors``; `data` is (labels, split, index, classes) of `dataset_images`.
+
+    Returns the tensors and one metrics row per chunk: ``time_s`` the fit time at which the chunk ended
+    (seconds since the fit began, earlier sessions of a resumed run included), ``chunk_s`` its own seconds.
+    """
     labels, split, index, classes = data
     size, fp = cfg["CHUNK"], fingerprint(cfg)
-    parts = [read_chunk(chunk_path(run, c), fp, min(n, (c + 1) * size) - c * size) for c in chunks]
-    if any(p is None for p in parts):
+    read = [read_chunk(chunk_path(run, c), fp, min(n, (c + 1) * size) - c * size) for c in chunks]
+    if any(p is None for p in read):
         raise UserError(f"chunks missing in {run / 'chunks'}; resume the run to fit them")
+    parts = [t for t, _ in read]
     cat = lambda k: torch.cat([p[k] for p in parts])
     tensors = {"weights": cat("weights"), "psnr": cat("psnr"), "steps": cat("steps"), "reached": cat("reached"),
                "labels": labels, "split": split, "index": index,
@@ -111,4 +134,8 @@ def merge_chunks(run: Path, cfg: dict, model, chunks: list, n: int, data: tuple,
     meta = {"format": FORMAT, "config": json.dumps(cfg), "fingerprint": fp, "layout": json.dumps(layout(model)),
             "shape": json.dumps(list(shape)), "classes": json.dumps(classes)}  # fmt: skip
     save_tensors(run / "weights.safetensors", tensors, meta)
-    return tensors
+    rows = [{"chunk": c, "time_s": float(m.get("time_s") or "nan"), "chunk_s": float(m.get("chunk_s") or "nan"),
+             "fields": len(p["psnr"]), "mean_psnr": float(p["psnr"].mean()), "min_psnr": float(p["psnr"].min()),
+             "unreached": int((~p["reached"]).sum()), "mean_steps": float(p["steps"].float().mean())}
+            for c, (p, m) in zip(chunks, read)]  # fmt: skip
+    return tensors, rows

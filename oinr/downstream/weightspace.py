@@ -13,8 +13,11 @@ Used by downstream/weight_space/ (fit_dataset.py, classify.py) and bench/weight_
 
 from __future__ import annotations
 
+import ast
 import copy
+import itertools
 import math
+import re
 
 import numpy as np
 import torch
@@ -22,6 +25,7 @@ import torch
 from oinr.data.idx import load_dataset
 from oinr.encoding import to_unit
 from oinr.errors import UserError
+from oinr.fit.config import coerce
 from oinr.fit.loop import FitConfig, fit
 from oinr.models.ensemble import Ensemble
 from oinr.models.registry import build_model, model_lr
@@ -290,3 +294,33 @@ def check_settings(cfg: dict) -> None:
         not (cfg["LAZY_SCALE"] > 0 and cfg["MEAN_INIT_STEPS"] > 0),
         "--mean_init_steps needs --lazy_scale=0: a centred field starts at zero whatever the init is fitted to",
     )
+
+
+def header_overrides(text: str, base: dict, what: str = "--set") -> dict:
+    """``NAME=value`` pairs (``"LR=5e-3,WIDTHS=(8,8)"``) checked and typed against a header `base`."""
+    return {k: v[0] for k, v in _pairs(text, base, what, choices=False).items()}
+
+
+def header_grid(text: str, base: dict, what: str = "--grid") -> list[dict]:
+    """Every combination of ``NAME=a|b`` choices (``"LR=1e-3|5e-3,STEPS=50|150"``: four dicts), in order."""
+    pairs = _pairs(text, base, what, choices=True)
+    return [dict(zip(pairs, combo)) for combo in itertools.product(*pairs.values())]
+
+
+def _pairs(text: str, base: dict, what: str, choices: bool) -> dict:
+    out = {}
+    for pair in filter(None, re.split(r",\s*(?=[A-Za-z_]\w*\s*=)", text.strip())):  # a comma before NAME=
+        name, eq, raw = pair.partition("=")
+        key = name.strip().upper()
+        if not eq or key not in base:
+            raise UserError(f"{what}: {pair.strip()!r} is not NAME=value with NAME a setting of the header")
+        out[key] = [_typed(key, base[key], r.strip()) for r in (raw.split("|") if choices else [raw])]
+    return out
+
+
+def _typed(key: str, default, raw: str):
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return coerce(key, default, value, raw if isinstance(default, str) else None)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import torch.distributed as dist
 
@@ -23,13 +22,11 @@ def init_distributed(device) -> tuple[int, int]:
 
 
 def on_rank_zero(rank: int, world: int, make):
-    """`make()` (a run folder, say) on rank 0, its result handed to every rank as a Path."""
-    value = make() if rank == 0 else None
+    """`make()` (a run folder's name, say) on rank 0, its result (any picklable value) handed to every rank."""
+    box = [make() if rank == 0 else None]
     if world > 1:
-        box = [str(value) if value is not None else None]
         dist.broadcast_object_list(box, src=0)
-        value = Path(box[0])
-    return value
+    return box[0]
 
 
 def gather(world: int, value) -> list:
