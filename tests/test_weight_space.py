@@ -258,3 +258,81 @@ def test_a_run_too_large_for_memory_is_refused_with_the_chunk_that_fits(monkeypa
     monkeypatch.setattr(oinr.fit.memory, "available_bytes", lambda device="cpu": 1 << 20)
     with pytest.raises(UserError, match="fit fewer images"):
         check_run_fits(cfg, model, 70000, (28, 28), "cpu")
+
+
+@pytest.mark.parametrize("local_rank", [0, 1])
+def test_each_rank_uses_its_own_gpu_for_every_collective(monkeypatch, local_rank):
+    """Without a GPU: torch.cuda and torch.distributed mocked; what each call received is recorded."""
+    import torch.distributed as dist
+
+    from oinr.fit.distributed import init_distributed
+    from oinr.fit.runs import pick_device
+
+    calls, current = [], {}
+    env = {"WORLD_SIZE": "2", "RANK": str(local_rank), "LOCAL_RANK": str(local_rank), "LOCAL_WORLD_SIZE": "2"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: (calls.append(("set_device", d)), current.update(d=d)))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current["d"].index)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, **kw: calls.append(("init", backend, kw)))
+    monkeypatch.setattr(dist, "get_rank", lambda: local_rank)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append(("destroy",)))
+
+    def broadcast(box, src, device=None):
+        calls.append(("broadcast", device))
+        box[0] = "run-folder"
+
+    def all_gather(out, value):  # all_gather_object stages its bytes on the current CUDA device
+        calls.append(("all_gather", torch.cuda.current_device()))
+        out[:] = [value] * len(out)
+
+    monkeypatch.setattr(dist, "broadcast_object_list", broadcast)
+    monkeypatch.setattr(dist, "all_gather_object", all_gather)
+    monkeypatch.setattr(dist, "barrier", lambda device_ids=None: calls.append(("barrier", device_ids)))
+
+    mine = torch.device("cuda", local_rank)
+    group = init_distributed(pick_device("auto"))
+    assert (group.rank, group.world, group.device) == (local_rank, 2, mine)
+    assert calls[0] == ("set_device", mine)  # the rank's GPU is current before the process group starts
+    assert calls[1][:2] == ("init", "nccl") and calls[1][2]["device_id"] == mine
+    assert group.on_rank_zero(lambda: "run-folder") == "run-folder"
+    assert group.gather(local_rank * 10) == [local_rank * 10] * 2
+    group.agree(None)
+    group.close()
+    collectives = [c for c in calls if c[0] in ("broadcast", "barrier", "all_gather")]
+    at = [("barrier", [local_rank]), ("all_gather", local_rank)]  # gather, then agree (a gather)
+    assert collectives == [("broadcast", mine), *at, *at]
+    assert calls[-1] == ("destroy",)
+    # a device that is not this rank's GPU, and more processes than GPUs, are refused before the group starts
+    calls.clear()
+    with pytest.raises(UserError, match="each process takes cuda:LOCAL_RANK"):
+        init_distributed(torch.device("cuda", 1 - local_rank))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(UserError, match="2 processes on this host but 1 GPUs"):
+        init_distributed(torch.device("cuda", 0))
+    assert calls == []
+
+
+def test_the_memory_check_counts_the_processes_on_a_host(monkeypatch):
+    import oinr.fit.memory
+    from oinr.downstream.weightspace import check_run_fits
+    from oinr.fit.memory import fit_bytes
+
+    model = init_model(GN)
+    cfg = {**GN, "CHUNK": 512}
+    one = check_run_fits(cfg, model, 70000, (28, 28), "cpu", ranks=1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")  # torchrun --nproc_per_node=3
+    three = check_run_fits(cfg, model, 70000, (28, 28), "cpu")
+    p = sum(q.numel() for q in model.parameters())
+    per_rank = 70000 * 784 * 4 + 784 * p * 8 * 3 + 512 * fit_bytes(model, (28, 28), 1)  # images, map, chunk
+    assert three - one == 2 * per_rank
+    # memory for one process but not for three: refused, naming the processes
+    monkeypatch.setattr(
+        oinr.fit.memory, "available_bytes", lambda device="cpu": int((one + three) / 2 / oinr.fit.memory.HEADROOM)
+    )
+    assert check_run_fits(cfg, model, 70000, (28, 28), "cpu", ranks=1) == one
+    with pytest.raises(UserError, match="with 3 processes on this host"):
+        check_run_fits(cfg, model, 70000, (28, 28), "cpu")

@@ -97,9 +97,9 @@ from oinr.downstream.weightspace import (  # noqa: E402
     render,
     step_limit,
 )
-from oinr.errors import cli  # noqa: E402
+from oinr.errors import UserError, cli  # noqa: E402
 from oinr.fit.config import configure  # noqa: E402
-from oinr.fit.distributed import gather, init_distributed, on_rank_zero  # noqa: E402
+from oinr.fit.distributed import init_distributed  # noqa: E402
 from oinr.fit.experiment import check, finish, record_resume, setup  # noqa: E402
 from oinr.fit.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
@@ -132,7 +132,11 @@ def main():
     model = init_model(cfg)
     if MEAN_INIT_STEPS > 0:  # deterministic, so every torchrun rank computes the same shared init
         model = mean_image_init(cfg, model, images[split == 0], MEAN_INIT_STEPS)
-    check_run_fits(cfg, model, n, (h, w), device)  # before any folder is made or any network fitted
+    try:  # before any folder is made or any network fitted; counts the processes on this host
+        check_run_fits(cfg, model, n, (h, w), device)
+        refusal = None
+    except UserError as e:
+        refusal = str(e)
     fp = fingerprint(cfg)
     # the Gauss-Newton map at the shared init: the same for every image, so computed once (by every rank alike)
     if SOLVER == "gauss-newton" and n_params(model) < h * w:
@@ -141,7 +145,9 @@ def main():
               f"not an exact one; networks below {TARGET_PSNR} dB {then}")  # fmt: skip
     chunks = list(range((n + CHUNK - 1) // CHUNK))
 
-    rank, world = init_distributed(device)
+    group = init_distributed(device)  # under torchrun: this rank's GPU made current before the group starts
+    group.agree(refusal)  # every rank refuses alike (none waits for a rank that left)
+    rank, world, device = group.rank, group.world, group.device
 
     def open_folder():  # rank 0 opens (or reopens) the run folder; the others are told where it is
         if RESUME:  # config.json stays the run's original record; what this resume changed goes to resumes.json
@@ -154,7 +160,7 @@ def main():
         (run / "chunks").mkdir(exist_ok=True)
         return str(run), fit_seconds_so_far(run)  # the fit time its written chunks already took
 
-    run, spent = on_rank_zero(rank, world, open_folder)
+    run, spent = group.on_rank_zero(open_folder)
     run = Path(run)
     mine = chunks[rank::world]
     print(f"rank {rank}/{world}: {DATA} {n} images {h}x{w} in {len(chunks)} chunks of <= {CHUNK}, {len(mine)} "
@@ -179,7 +185,8 @@ def main():
               f"mean PSNR {out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.1f}, "
               f"{int((~out['reached']).sum())} below target", flush=True)  # fmt: skip
     elapsed = time.perf_counter() - t0  # the Gauss-Newton map included
-    done = gather(world, (fitted, elapsed))  # every rank's (fields fitted, seconds), after all have finished
+    done = group.gather((fitted, elapsed))  # every rank's (fields fitted, seconds), after all have finished
+    group.close()
     if rank != 0:
         return
     fitted, elapsed = sum(f for f, _ in done), max(e for _, e in done)

@@ -58,34 +58,46 @@ def dataset_images(cfg: dict):
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
 
 
-def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device) -> int:
-    """Refuse (one-line UserError) a run whose chunk fit, Gauss-Newton map and merged file exceed the memory.
+def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device, ranks: int | None = None) -> int:
+    """Refuse (one-line UserError) a run whose chunk fits, Gauss-Newton maps and merged file exceed the memory.
 
-    One chunk costs CHUNK times one network's full-grid fit (`oinr.fit.memory.fit_bytes`); the merge holds every
-    chunk's weights and their concatenation (2 x n x P floats) beside the images. Returns the estimate in bytes.
+    `ranks`: the processes on this host (torchrun's LOCAL_WORLD_SIZE by default). Each holds the images and
+    its own Gauss-Newton map (float64 SVD) in the host's memory, and its chunk's fit (CHUNK times one network's
+    full-grid fit, `oinr.fit.memory.fit_bytes`) on its device: the host's memory on a CPU, its own GPU on
+    GPUs (a GPU shared by several processes is split between them); rank 0 also holds the merge (every
+    chunk's weights and their concatenation, 2 x n x P floats). Returns the estimate for this host in bytes.
     """
+    from oinr.fit.distributed import local_world_size, processes_per_gpu
     from oinr.fit.memory import HEADROOM, available_bytes, fit_bytes, gib
 
+    ranks = local_world_size() if ranks is None else int(ranks)
     p = sum(q.numel() for q in model.parameters())
     chunk = min(int(cfg["CHUNK"]), n)
     per_net = fit_bytes(model, tuple(shape), 1)
     gn = math.prod(shape) * p * 8 * 3 if str(cfg.get("SOLVER")) == "gauss-newton" else 0  # J, its SVD, the map
-    fixed = 2 * n * p * 4 + n * math.prod(shape) * 4 + gn  # on the host: the merge, the images, the float64 SVD
+    fixed = 2 * n * p * 4 + ranks * (n * math.prod(shape) * 4 + gn)  # on the host: merge; images and map per rank
     host = int(available_bytes("cpu") * HEADROOM)
+    grid = "x".join(map(str, shape))
+    procs = f" with {ranks} processes on this host" if ranks > 1 else ""
     if fixed > host:
-        raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} need about {gib(fixed)} of "
-                        f"host memory to merge but {gib(host)} is available; fit fewer images "
-                        "(--limit_train / --limit_test)")  # fmt: skip
+        fewer = "; or start fewer processes per host" if ranks > 1 else ""
+        raise UserError(f"{n} networks of {p} weights on {grid}{procs} need about {gib(fixed)} of host memory for "
+                        f"the images, maps and merge but {gib(host)} is available; fit fewer images "
+                        f"(--limit_train / --limit_test){fewer}")  # fmt: skip
     on_device = torch.device(device).type != "cpu"
-    have = int(available_bytes(device) * HEADROOM) if on_device else host - fixed
+    if on_device:  # each process's share of its GPU
+        have = int(available_bytes(device) * HEADROOM) // (processes_per_gpu() if ranks > 1 else 1)
+    else:  # the host's memory left after the fixed part, split between the processes
+        have = (host - fixed) // ranks
     need = chunk * per_net
     if need <= have:
-        return fixed + need
+        return fixed + ranks * need
     fits = have // per_net
     fix = f"lower --chunk to {fits}" if fits >= 1 else "fit fewer images (--limit_train / --limit_test)"
-    raise UserError(f"{n} networks of {p} weights on {'x'.join(map(str, shape))} in chunks of {chunk} need about "
-                    f"{gib(need + (0 if on_device else fixed))} but {gib(have + (0 if on_device else fixed))} is "
-                    f"available; {fix}")  # fmt: skip
+    where = "per process " if ranks > 1 else ""
+    raise UserError(f"{n} networks of {p} weights on {grid} in chunks of {chunk}{procs} need about "
+                    f"{gib(need + (0 if on_device or ranks > 1 else fixed))} {where}but "
+                    f"{gib(have + (0 if on_device or ranks > 1 else fixed))} is available; {fix}")  # fmt: skip
 
 
 def layout(model: torch.nn.Module) -> list:
