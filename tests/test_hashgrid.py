@@ -10,14 +10,19 @@ import pytest
 import torch
 
 from oinr.errors import UserError
+from oinr.models import hashgrid
+from oinr.models.baselines import CoordinateMLP
 from oinr.models.conv import n_params
 from oinr.models.hashgrid import (
+    MIN_TABLE,
     PRIMES,
     HashEncoding,
     HashGrid,
     _Interpolate,
     count_params,
     level_resolutions,
+    mlp_params,
+    size_for_budget,
     table_size_for_budget,
 )
 from oinr.models.registry import build_model
@@ -120,6 +125,117 @@ def test_param_count_and_budget():
     table_size_for_budget(2, 1, smallest, max_res=256)  # meetable
     with pytest.raises(UserError):
         table_size_for_budget(2, 1, smallest - 1, max_res=256)
+
+
+def _model(dims: int, table_size: int, dtype=torch.float32) -> HashGrid:
+    """A hash grid with dense and hashed levels and N(0, 1) features (so that errors are not hidden by 1e-4 values)."""
+    torch.manual_seed(0)
+    model = HashGrid(dims, 2, levels=5, table_size=table_size, min_res=4, max_res=24).to(dtype)
+    with torch.no_grad():
+        model.encoding.table.normal_()
+    return model
+
+
+def _grads(model, out, upstream):
+    model.zero_grad()
+    (out * upstream).sum().backward()
+    return [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("dims,table_size,shape", [(2, 300, (37, 29)), (3, 2000, (13, 11, 9))])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_precomputed_grid_equals_per_call(dims, table_size, shape, dtype, one_thread):
+    """make_input's sparse lookup against the lookup computed per call (forward on a copy of the grid): equal to
+    float rounding, forward and every parameter's gradient (2 ulp of float32 measured, 1e-6 allowed)."""
+    model = _model(dims, table_size, dtype)
+    enc = model.encoding
+    assert 0 < enc.n_dense < enc.levels  # both kinds of level
+    grid = model.make_input(shape)
+    assert model._grid is not None and model._grid[0] is grid
+    fast, slow = model(grid), model(grid.clone())  # (1, 2, *shape); a copy is another grid: computed per call
+    assert fast.shape == slow.shape == (1, 2, *shape)
+    tol = 1e-6 if dtype == torch.float32 else 1e-13
+    scale = slow.abs().max()
+    assert (fast - slow).abs().max() <= tol * scale
+    # the encoding alone (linear in the table): its features and the table's gradient for one upstream gradient
+    x = grid.movedim(1, -1).reshape(-1, dims)  # (P, d)
+    lookup = model._grid[2]
+    feats_fast = hashgrid._SparseInterpolate.apply(enc.table, lookup).view(len(x), -1)  # (P, L * F)
+    feats_slow = enc(x)
+    assert (feats_fast - feats_slow).abs().max() <= tol * feats_slow.abs().max()
+    g = torch.randn_like(feats_slow)
+    gf = torch.autograd.grad((feats_fast * g).sum(), enc.table)[0]
+    gs = torch.autograd.grad((feats_slow * g).sum(), enc.table)[0]
+    assert (gf - gs).abs().max() <= tol * gs.abs().max() * 10  # up to ~(N_max / N_min)^d terms per entry
+    # the whole model: every parameter's gradient
+    up = torch.randn_like(slow)
+    for a, b in zip(_grads(model, model(grid), up), _grads(model, model(grid.clone()), up)):
+        assert (a - b).abs().max() <= 1e-3 * b.abs().max() + tol  # a ReLU kink may sit within rounding
+
+
+@pytest.mark.parametrize("dims,table_size,shape", [(2, 300, (37, 29)), (3, 2000, (13, 11, 9))])
+def test_points_lookup_is_bit_identical(dims, table_size, shape, one_thread):
+    """forward_points through the per-grid rows against the per-call lookup: the same bits, output and gradients."""
+    model = _model(dims, table_size)
+    g = torch.Generator().manual_seed(1)
+    n = math.prod(shape)
+    for idx in (torch.randint(0, n, (500,), generator=g), torch.arange(n)):  # a batch with repeats, every cell
+        fast = model.forward_points(idx, shape)  # (P, 2)
+        slow = CoordinateMLP.forward_points(model, idx, shape)
+        assert model._cells is not None and model._cells[0] == shape
+        assert torch.equal(fast, slow)
+        up = torch.randn(fast.shape, generator=g)
+        assert all(torch.equal(a, b) for a, b in zip(_grads(model, fast, up), _grads(model, slow, up)))
+    assert model._cells[2].shape == (n, model.encoding.levels, 2**dims)
+
+
+def test_lookup_only_for_its_grid(monkeypatch, one_thread):
+    """A grid changed in place, one that needs coordinate gradients, or a lookup over the memory cap: computed per
+    call, and the same numbers."""
+    model = _model(2, 300)
+    grid = model.make_input((20, 20))
+    want = model(grid.clone())  # per call
+    grid.mul_(1.0)  # same values, a new version: the lookup no longer vouches for it
+    assert torch.equal(model(grid), want)
+    assert torch.equal(model(grid.clone().requires_grad_()), want)
+    monkeypatch.setattr(hashgrid, "LOOKUP_MAX_BYTES", 0)
+    grid = model.make_input((20, 20))
+    assert model._grid is None and torch.equal(model(grid), want)
+    idx = torch.arange(400)
+    out = model.forward_points(idx, (20, 20))
+    assert model._cells is None and torch.equal(out, CoordinateMLP.forward_points(model, idx, (20, 20)))
+
+
+def test_copies_leave_the_lookups_behind(one_thread):
+    import copy
+
+    model = _model(2, 300)
+    grid = model.make_input((16, 16))
+    model.forward_points(torch.arange(10), (16, 16))
+    twin = copy.deepcopy(model)  # sparse tensors cannot be deep-copied: the twin starts without lookups
+    assert twin._grid is None and twin._cells is None
+    assert torch.equal(twin(grid), model(grid.clone()))
+    assert (twin(grid) - model(grid)).abs().max() <= 1e-6 * model(grid).abs().max()
+
+
+def test_size_for_budget_like_a_user():
+    """16 levels while every table keeps >= MIN_TABLE entries, fewer below; refused when the MLP holds > half."""
+    for ppp, hw, levels in [
+        (0.25, (256, 256), 16),
+        (0.25, (171, 256), 9),
+        (0.5, (171, 256), 16),
+        (1.5, (256, 256), 16),
+    ]:
+        budget = round(ppp * hw[0] * hw[1])
+        n, t = size_for_budget(2, 1, budget, max_res=max(hw))
+        assert (n, t >= MIN_TABLE) == (levels, True), (ppp, hw, n, t)
+        assert abs(count_params(2, 1, t, n, max_res=max(hw)) - budget) <= 0.05 * budget
+        assert mlp_params(1, n) <= budget / 2
+        for more in range(n + 1, 17):  # every larger level count: an MLP over half, or tables below MIN_TABLE
+            small = table_size_for_budget(2, 1, budget, more, max_res=max(hw)) < MIN_TABLE
+            assert small or mlp_params(1, more) > budget / 2, (ppp, hw, more)
+    with pytest.raises(UserError, match="mostly its MLP"):  # 0.1 parameters per pixel at 256^2
+        size_for_budget(2, 1, round(0.1 * 256 * 256), max_res=256)
 
 
 @pytest.mark.parametrize(
