@@ -1,17 +1,20 @@
 """Benchmark: 3D occupancy at equal wall time and equal parameter count: the multiscale O-INR (the 3dvolume
-default), the full-resolution conv O-INR (3dvolume/conv.py), the hash grid, SIREN and WIRE (WIRE's occupancy
-experiment compares these), every one sized to the multiscale model's parameter count.
+default), the full-resolution conv O-INR (3dvolume/conv.py, at its own lr), the hash grid, SIREN and WIRE
+(WIRE's occupancy experiment compares these), every one sized to the multiscale model's parameter count.
 
     python bench/volume_fit.py [--resolution=128 --seconds=60 --methods=multiscale,hashgrid]
 
-Each pointwise method trains on the same batches as 3dvolume/train.py (BATCH voxels per step, half of
-them near the surface, `oinr.data.sampling`) with binary cross-entropy on logits, its own learning rate and
-Adam settings, a cosine decay over the steps a short probe predicts for SECONDS, and stops at SECONDS;
-the conv O-INR has no pointwise read-out and trains on the whole grid per step. Scored on the whole
-grid: IoU at 0.5, and the Chamfer distance (unit-cube units) between the marching-cubes surfaces of the
-prediction and the target (`oinr.metrics.chamfer`; two samplings of one surface give about 0.002 at
-this size), time to IoU 0.99, seconds per step and peak memory of the process. Timings depend on the
-machine and its load; compare within one run. Writes table.md and results.json into
+Every fit is the one timed fit (`oinr.fit.timed.timed_fit`): the grid-only parts (the conv model's input grid,
+the surface band) built first, a warm-up step and a probe off the clock (the hash grid builds its per-voxel
+table rows there), a cosine decay over the probed steps, its own learning rate and Adam constants, and a
+hard stop at SECONDS. Each pointwise method trains on the same batches as 3dvolume/train.py (BATCH voxels
+per step, half of them near the surface, `oinr.data.sampling`) with binary cross-entropy on logits; the conv
+O-INR has no pointwise read-out and trains on the whole grid per step. The hash grid is sized as a user
+would (`oinr.models.hashgrid.size_for_budget`). Scored on the whole grid, off the clock: IoU at 0.5 (also at
+10, 25, 50 and 75% of the budget, for the time to IoU 0.99), and the Chamfer distance (unit-cube units)
+between the marching-cubes surfaces of the prediction and the target (`oinr.metrics.chamfer`; two
+samplings of one surface give about 0.002 at this size), seconds per step and peak memory of the process.
+Timings depend on the machine and its load; compare within one run. Writes table.md and results.json into
 OUT/bench/volume_fit/<timestamp>/.
 """
 
@@ -20,8 +23,9 @@ DATA = "data/bunny_128.npz"  # a volume or a watertight mesh, as 3dvolume/train.
 RESOLUTION = 128
 # run
 METHODS = ("multiscale", "oinr", "hashgrid", "siren", "wire")  # oinr: the conv preset 3dvolume/conv.py
-SECONDS = 60.0  # wall time per fit (5 methods: about 6 minutes with the probes and the scoring)
+SECONDS = 60.0  # training time per fit (5 methods: about 7 minutes with the warm-ups, probes and scoring)
 THRESHOLD = 0.99  # the time-to-IoU column
+SCORE_AT = (0.1, 0.25, 0.5, 0.75)  # fractions of SECONDS at which the IoU is scored, off the clock
 SEED = 0
 DEVICE = "auto"
 # output
@@ -29,7 +33,6 @@ OUT = "results"  # the run goes to OUT/bench/volume_fit/<timestamp>/
 
 import json  # noqa: E402
 import math  # noqa: E402
-import time  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -40,13 +43,14 @@ from oinr.data.volume import load_volume  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.experiment import check  # noqa: E402
-from oinr.fit.loop import lr_at  # noqa: E402
 from oinr.fit.memory import peak_memory_mb  # noqa: E402
 from oinr.fit.runs import new_run_dir, pick_device, seed_everything  # noqa: E402
+from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import chamfer, iou  # noqa: E402
 from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
-from oinr.models.hashgrid import HashGrid, table_size_for_budget  # noqa: E402
+from oinr.models.function import set_fit_grid  # noqa: E402
+from oinr.models.hashgrid import HashGrid, size_for_budget  # noqa: E402
 from oinr.models.registry import build_model, model_lr  # noqa: E402
 from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 
@@ -54,58 +58,38 @@ TRAIN = REPO_ROOT / "3dvolume" / "train.py"
 CONV = REPO_ROOT / "3dvolume" / "conv.py"
 
 
-def build(name: str, base: dict, budget: int, max_res: int, device) -> torch.nn.Module:
-    """Method `name` at about `budget` parameters (the multiscale model sets the budget)."""
+def build(name: str, base: dict, budget: int, max_res: int, device) -> tuple[torch.nn.Module, float]:
+    """(method `name` at about `budget` parameters, its learning rate); the multiscale model sets the budget."""
     if name == "multiscale":
-        return build_model(base, 3, 1, name).to(device)
-    if name == "oinr":  # the conv preset's widths, scaled by one factor to the budget
+        return build_model(base, 3, 1, name).to(device), model_lr(base, name)
+    if name == "oinr":  # the conv preset's widths, scaled by one factor to the budget; the preset's own lr
         cfg = {**base, **script_defaults(CONV)}
         w = max(1, round(cfg["WIDTHS"][0] * math.sqrt(budget / n_params(build_model(cfg, 3, 1, name)))))
-        return build_model({**cfg, "WIDTHS": (w,) * len(cfg["WIDTHS"])}, 3, 1, name).to(device)
+        return build_model({**cfg, "WIDTHS": (w,) * len(cfg["WIDTHS"])}, 3, 1, name).to(device), model_lr(cfg, name)
     if name == "hashgrid":
-        t = table_size_for_budget(3, 1, budget, min_res=16, max_res=max_res)
-        return HashGrid(3, 1, table_size=t, min_res=16, max_res=max_res).to(device)
-    return build_model({**base, "HIDDEN": hidden_for_budget(name, 3, 1, 3, budget), "LAYERS": 3}, 3, 1, name).to(device)
+        levels, t = size_for_budget(3, 1, budget, min_res=16, max_res=max_res)
+        return HashGrid(3, 1, levels=levels, table_size=t, min_res=16, max_res=max_res).to(device), model_lr(base, name)
+    cfg = {**base, "HIDDEN": hidden_for_budget(name, 3, 1, 3, budget), "LAYERS": 3}
+    return build_model(cfg, 3, 1, name).to(device), model_lr({**cfg, "MODEL": name}, name)
 
 
-def timed_fit(model, lr: float, vol: torch.Tensor, seconds: float, batch: int, band_fraction: float) -> dict:
-    """Fit `model` to the occupancy `vol` for `seconds`; a trace of (seconds, IoU) at a few points along the way."""
+def loss_for(model, vol: torch.Tensor, batch: int, band_fraction: float):
+    """``loss_fn(model, step)`` of 3dvolume/train.py for this model, with everything that depends only on the grid
+    built here, before the clock: the surface band (pointwise models) or the input grid (the conv model)."""
     shape, target = tuple(vol.shape), vol.flatten()
-    pointwise = hasattr(model, "forward_points")
-    band = surface_band(vol, 2)
+    if hasattr(model, "forward_points"):
+        band = surface_band(vol, 2)  # (n_band,) flat indices near the surface
+
+        def loss_fn(m, step):
+            idx = sample_cells(target.numel(), band, batch, band_fraction, step, SEED)  # (BATCH,)
+            return F.binary_cross_entropy_with_logits(m.forward_points(idx, shape)[:, 0], target[idx])
+
+        return loss_fn
     cl = torch.channels_last_3d  # the conv model as 3dvolume/train.py runs it (about 2x faster 3D convs on a CPU)
-    if not pointwise:
-        model.to(memory_format=cl)
-    grid = None if pointwise else model.make_input(shape).contiguous(memory_format=cl)
-
-    def loss_at(step):
-        if not pointwise:
-            return F.binary_cross_entropy_with_logits(model(grid), vol[None, None])
-        idx = sample_cells(target.numel(), band, batch, band_fraction, step, SEED)
-        return F.binary_cross_entropy_with_logits(model.forward_points(idx, shape)[:, 0], target[idx])
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr, betas=tuple(getattr(model, "adam_betas", (0.9, 0.999))),
-                           eps=float(getattr(model, "adam_eps", 1e-8)))  # fmt: skip
-    for _ in range(2):  # the probe: the second step's cost (the first pays one-off set-up), not applied
-        t0 = time.perf_counter()
-        loss_at(0).backward()
-        opt.zero_grad(set_to_none=True)
-    steps = max(5, int(seconds / ((time.perf_counter() - t0) * 1.1)))  # 1.1: Adam's own cost
-    trace, train_time, step = [], 0.0, 0
-    checkpoints = {int(steps * f) for f in (0.1, 0.25, 0.5, 0.75)}
-    while step < steps and train_time < seconds:
-        t = time.perf_counter()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, steps, lr, "cosine", 0, 0.01)
-        loss = loss_at(step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        train_time += time.perf_counter() - t
-        step += 1
-        if step in checkpoints:  # scoring time is not training time
-            trace.append((train_time, iou(torch.sigmoid(predict(model, shape))[0, 0], vol)))
-    return {"steps": step, "planned_steps": steps, "train_seconds": train_time, "trace": trace}
+    model.to(memory_format=cl)
+    grid = model.make_input(shape).contiguous(memory_format=cl)  # (1, C_in, D, H, W)
+    y = vol[None, None].contiguous(memory_format=cl)  # (1, 1, D, H, W)
+    return lambda m, step: F.binary_cross_entropy_with_logits(m(grid), y)
 
 
 @torch.no_grad()
@@ -132,19 +116,22 @@ def main():
     results = []
     for name in METHODS:
         seed_everything(SEED)
-        model = build(name, base, budget, max(shape), device)
-        lr = model_lr({**base, "MODEL": name})  # the conv preset shares the header LR
-        out = timed_fit(model, lr, vol, SECONDS, base["BATCH"], base["BAND_FRACTION"])
+        model, lr = build(name, base, budget, max(shape), device)
+        set_fit_grid(model, shape)  # the multiscale model's coarse grid, as 3dvolume/train.py sets it
+        loss_fn = loss_for(model, vol, base["BATCH"], base["BAND_FRACTION"])
+        score = lambda m: iou(torch.sigmoid(predict(m, shape))[0, 0], vol)
+        out = timed_fit(model, lr, seconds=SECONDS, threshold=None, loss_fn=loss_fn, metric=float, score=score,
+                        score_at=SCORE_AT)  # fmt: skip
         pred = torch.sigmoid(predict(model, shape))[0, 0].cpu()  # (D, H, W)
-        score = iou(pred, vol.cpu())
-        trace = out["trace"] + [(out["train_seconds"], score)]
-        hit = next((t for t, s in trace if s >= THRESHOLD), None)
+        final = iou(pred, vol.cpu())
+        scores = out["scores"] + [(out["seconds"], final)]
+        hit = next((t for t, s in scores if s >= THRESHOLD), None)
         cd = chamfer(surface(pred), target_surface)
-        row = {"method": name, "params": n_params(model), "iou": score, "chamfer": cd, "time_to_threshold": hit,
-               "s_per_step": out["train_seconds"] / out["steps"],
-               "peak_memory_mb": peak_memory_mb(device), **out, "trace": trace}  # fmt: skip
+        row = {"method": name, "params": n_params(model), "lr": lr, "iou": final, "chamfer": cd,
+               "time_to_threshold": hit, "s_per_step": out["seconds"] / max(out["steps"], 1),
+               "peak_memory_mb": peak_memory_mb(device), **out, "scores": scores}  # fmt: skip
         results.append(row)
-        print(f"  {name:10s} {row['params']:>7d} params: IoU {score:.4f}, Chamfer {row['chamfer']:.4f}, "
+        print(f"  {name:10s} {row['params']:>7d} params, lr {lr:g}: IoU {final:.4f}, Chamfer {cd:.4f}, "
               f"{out['steps']} steps ({row['s_per_step']:.3f} s each), IoU {THRESHOLD} at "
               f"{'—' if hit is None else f'{hit:.1f} s'}", flush=True)  # fmt: skip
 
