@@ -6,13 +6,17 @@ bits per pixel at 16-bit weights, and the time-to-30 dB ratio to the hash grid m
 
 Sizing: the O-INRs by their widths (multiscale: the 2dimage/train.py default, coarse widths (w, v), w // 2
 features, a head of w; oinr: the conv preset 2dimage/conv.py, widths (w, w, v); v searched for the budget), the
-hash grid by its table size (`oinr.models.hashgrid.table_size_for_budget`), the coordinate MLPs by their hidden
-width (`oinr.models.baselines.hidden_for_budget`). A method that cannot land within 5% of a budget gets "—" with
-the reason. Each fit uses its method's learning rate (O-INR the script's LR, the others their registry
-lr, SIREN the harness-best 1e-3) with a cosine decay over the steps a short probe predicts for SECONDS,
-and stops at SECONDS whatever the step. Timings depend on the machine and its load; ratios are taken
-within one run. Writes table.md, results.json, figures/psnr_vs_params.png and figures/psnr_vs_time.png into
-OUT/bench/rate_distortion/<timestamp>/ (with ASSET, small copies of both figures into asset/).
+hash grid as a user sizes it (`oinr.models.hashgrid.size_for_budget`: 16 levels unless a table would fall below
+256 entries, then fewer; "—" where its MLP would hold more than half the budget: that is an MLP, not a hash
+grid), the coordinate MLPs by their hidden width (`oinr.models.baselines.hidden_for_budget`). A method that
+cannot land within 5% of a budget gets "—" with the reason. Every fit is the one timed fit
+(`oinr.fit.timed.timed_fit`): the input grid built first (the O-INR's encoding, the hash grid's precomputed
+lookup), a warm-up step and a probe off the clock, its method's learning rate (O-INR the script's LR, the
+others their registry lr, SIREN the harness-best 1e-3) and Adam constants (the hash grid's paper settings), a
+cosine decay over the probed steps, and a hard stop at SECONDS; scoring is off the clock. Timings depend
+on the machine and its load; ratios are taken within one run. Writes table.md, results.json,
+figures/psnr_vs_params.png and figures/psnr_vs_time.png into OUT/bench/rate_distortion/<timestamp>/ (with
+ASSET, small copies of both figures into asset/).
 """
 
 # data
@@ -21,7 +25,7 @@ SIZE = 256  # longer side in pixels (kodim23 becomes 256 x 171)
 # run
 BUDGETS = (0.1, 0.25, 0.5, 1.5)  # parameters per pixel
 METHODS = ("multiscale", "oinr", "hashgrid", "siren", "wire", "gauss", "ffn", "finer")  # oinr: 2dimage/conv.py
-SECONDS = 16.0  # wall time per fit; 2 images x 4 budgets x 8 methods x 16 s = 17 min (+ about 2 min of probes, SSIM)
+SECONDS = 16.0  # training time per fit; 2 images x 4 budgets x 8 methods x 16 s = 17 min (+ warm-ups, probes, SSIM)
 THRESHOLD = 30.0  # dB: the time-to-quality column
 TOLERANCE = 0.05  # a sized model must land within this fraction of the budget
 SEED = 0
@@ -43,9 +47,9 @@ from oinr.fit.experiment import check  # noqa: E402
 from oinr.fit.runs import new_run_dir, pick_device, seed_everything  # noqa: E402
 from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import psnr, ssim  # noqa: E402
+from oinr.models import hashgrid  # noqa: E402
 from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
-from oinr.models.hashgrid import table_size_for_budget  # noqa: E402
 from oinr.models.registry import build_model, model_lr  # noqa: E402
 from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 from oinr.plots import plt  # noqa: E402
@@ -71,15 +75,16 @@ def _widths(name: str, w: int, v: int, depth: int) -> dict:
 
 def size_for_budget(base: dict, name: str, budget: int) -> dict:
     """Header overrides that size method `name` to `budget` parameters (UserError when it cannot within 5%)."""
-    if name == "hashgrid":
+    if name == "hashgrid":  # at most the header's levels; fewer where a table would fall below MIN_TABLE entries
         keys = {
             "levels": "HASH_LEVELS",
             "features": "HASH_FEATURES",
             "min_res": "HASH_MIN_RES",
             "max_res": "HASH_MAX_RES",
         }
-        t = table_size_for_budget(2, 1, budget, tolerance=TOLERANCE, **{k: base[v] for k, v in keys.items()})
-        return {"HASH_TABLE_SIZE": t}
+        sizing = {k: base[v] for k, v in keys.items()}
+        levels, t = hashgrid.size_for_budget(2, 1, budget, tolerance=TOLERANCE, **sizing)
+        return {"HASH_LEVELS": levels, "HASH_TABLE_SIZE": t}
     if name in ("oinr", "multiscale"):  # widths (w, ..., w, v): w sets the scale, v (linear in the count) fills the gap
         conv = {**base, **CONV} if name == "oinr" else base
         depth, cands = len(conv["WIDTHS"]), []
@@ -107,11 +112,9 @@ def size_for_budget(base: dict, name: str, budget: int) -> dict:
 def build(base: dict, name: str, overrides: dict, device) -> torch.nn.Module:
     cfg = {**base, **(CONV if name == "oinr" else {}), **overrides}
     if name == "hashgrid":  # an exact table size (not a power of two): built directly, as the registry would
-        from oinr.models.hashgrid import HashGrid
-
-        return HashGrid(2, 1, levels=cfg["HASH_LEVELS"], features=cfg["HASH_FEATURES"],
-                        table_size=cfg["HASH_TABLE_SIZE"], min_res=cfg["HASH_MIN_RES"],
-                        max_res=cfg["HASH_MAX_RES"]).to(device)  # fmt: skip
+        return hashgrid.HashGrid(2, 1, levels=cfg["HASH_LEVELS"], features=cfg["HASH_FEATURES"],
+                                 table_size=cfg["HASH_TABLE_SIZE"], min_res=cfg["HASH_MIN_RES"],
+                                 max_res=cfg["HASH_MAX_RES"]).to(device)  # fmt: skip
     return build_model(cfg, 2, 1, name).to(device)
 
 
@@ -209,7 +212,7 @@ def main():
                     continue
                 seed_everything(SEED)
                 model = build(cfg, name, overrides, device)
-                grid = model.make_input((h, w))  # (1, C_in, H, W)
+                grid = model.make_input((h, w))  # (1, C_in, H, W), before the clock (the hash grid: its lookup)
                 out = timed_fit(model, model_lr({**cfg, "MODEL": name}), grid, y, SECONDS, THRESHOLD)
                 with torch.no_grad():
                     pred = to_unit(model(grid)[0]).cpu()  # (1, H, W)
