@@ -7,8 +7,10 @@
 
 Each row runs an experiment script in a subprocess into ``OUT/reproduce/<row id>/`` (its usual run
 folder, config.json and all), so every number in the report can be traced to the run that made it.
-At quick scale every method gets the same wall-time budget (its step count is calibrated on this
-machine before the run) and the baselines are sized to O-INR's parameter count. A row whose loss
+At quick scale every method gets the same wall-time budget: its step count is planned on this machine
+just before the run by the one timed fit's warm-up and probe (`oinr.fit.timed.probe`, on the loss the script
+trains), and the baselines are sized to O-INR's parameter count. The scripts take a step count, not a time
+budget, so a row has no hard stop at SECONDS: its summary's wall_time_s says how close it came. A row whose loss
 diverges is reported as diverged; a failing row does not stop the others.
 """
 
@@ -35,9 +37,12 @@ from oinr.data.images import load_image  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.experiment import check  # noqa: E402
-from oinr.fit.image import build_image_model  # noqa: E402
+from oinr.fit.image import build_image_model, subpixel_loss  # noqa: E402
 from oinr.fit.runs import MetricsLog, pick_device  # noqa: E402
+from oinr.fit.timed import probe  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.function import set_fit_grid  # noqa: E402
+from oinr.models.registry import model_lr  # noqa: E402
 from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 from oinr.plots import xy_plot  # noqa: E402
 
@@ -205,29 +210,19 @@ def _matched_hash(cfg: dict, channels: int, hw: tuple) -> int:
 
 
 def _calibrate_steps(cfg: dict, channels: int, hw: tuple, seconds: float, device) -> int:
-    """Steps of this model that fit in `seconds` on this machine (timed over a few real steps)."""
+    """Steps of this row's fit that fill `seconds` on this machine: the one timed fit's warm-up and probe
+    (`oinr.fit.timed.probe`) on the loss the script will train (sub-pixel or on the grid), its lr and Adam."""
     torch.manual_seed(0)
     model = build_image_model(cfg, channels, device)
-    grid = model.make_input(hw)
+    set_fit_grid(model, hw)
+    grid = model.make_input(hw)  # (1, C_in, H, W), as the script builds it before its loop
     y = torch.zeros(1, channels, *hw, device=device)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-
-    def step():
-        opt.zero_grad()
-        torch.mean((model(grid) - y) ** 2).backward()
-        opt.step()
-
-    step()  # warm-up: allocation, kernel selection
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0, n = time.perf_counter(), 0
-    while n < 3 or time.perf_counter() - t0 < 1.0:
-        step()
-        n += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    per_step = (time.perf_counter() - t0) / n
-    return max(10, int(seconds / per_step))
+    factor = int(cfg.get("SUBPIXEL") or 1)
+    if factor > 1:
+        loss_fn = subpixel_loss(y, factor, int(cfg.get("SEED", 0)), float(cfg.get("ON_GRID") or 0.0))
+    else:
+        loss_fn = lambda m, step: torch.mean((m(grid) - y) ** 2)
+    return max(10, int(seconds / probe(model, model_lr(cfg), loss_fn)))
 
 
 def image_rows(scale: str) -> list[Row]:
