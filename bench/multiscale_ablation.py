@@ -4,8 +4,9 @@ Every variant is fitted for SECONDS to the same image (the cameraman, where the 
 pass --image=kodim23 to see it on an image it was not tuned on); PSNR at that time, time to 30 dB,
 parameters and seconds per step. Variants: the full-resolution conv O-INR (2dimage/conv.py); the
 multiscale default (2dimage/train.py); and the default with one setting changed each (the coarse
-factor 1 / 4, the head's first omega 1, no head, no conv biases). Timings depend on the machine and
-its load; compare within one run.
+factor 1 / 4, the head's first omega 1, no head, no conv biases). Every fit is the one timed fit
+(`oinr.fit.timed.timed_fit`: the input grid built first, warm-up and probe off the clock, a hard stop at
+SECONDS). Timings depend on the machine and its load; compare within one run.
 
     python bench/multiscale_ablation.py [--image=kodim23 --seconds=20]
 """
@@ -54,12 +55,13 @@ def main():
         cfg = {**BASE, **overrides}
         seed_everything(SEED)
         model = build_model(cfg, 2, 1).to(device)
-        grid = model.make_input(tuple(img.shape[1:]))
+        grid = model.make_input(tuple(img.shape[1:]))  # (1, C_in, H, W), before the clock
         out = timed_fit(model, model_lr(cfg), grid, y, SECONDS, THRESHOLD)
         with torch.no_grad():
             p = psnr(to_unit(model(grid)[0]).cpu(), img)
         t = out["time_to_threshold"]
-        row = (f"| {name} | {n_params(model)} | {out['steps']} | {out['seconds'] / out['steps']:.3f} | {p:.2f} | "
+        per_step = out["seconds"] / max(out["steps"], 1)
+        row = (f"| {name} | {n_params(model)} | {out['steps']} | {per_step:.3f} | {p:.2f} | "
                f"{'—' if t is None else f'{t:.1f}'} |")  # fmt: skip
         print(row, flush=True)
         lines.append(row)
