@@ -49,12 +49,16 @@ def axis_coords(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)
 
 
-def grid_points(shape: Sequence[int], device=None, offset: Sequence[float] | None = None) -> torch.Tensor:
-    """The points ``(*shape, d)`` of a grid of `shape` on [-1, 1]^d (`axis_coords` per axis), every axis moved
+def grid_axes(shape: Sequence[int], device=None, offset: Sequence[float] | None = None) -> list[torch.Tensor]:
+    """The per-axis coordinates ``(n_a,)`` of a grid of `shape` on [-1, 1]^d (`axis_coords`), every axis moved
     by ``offset[a]`` when given (a grid shifted between its nodes)."""
     offset = offset or [0.0] * len(shape)
-    axes = [axis_coords(int(n), device) + float(o) for n, o in zip(shape, offset)]
-    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)
+    return [axis_coords(int(n), device) + float(o) for n, o in zip(shape, offset)]
+
+
+def grid_points(shape: Sequence[int], device=None, offset: Sequence[float] | None = None) -> torch.Tensor:
+    """The points ``(*shape, d)`` of the grid `grid_axes` describes: their tensor product."""
+    return torch.stack(torch.meshgrid(*grid_axes(shape, device, offset), indexing="ij"), -1)
 
 
 def cell_coords(idx: torch.Tensor, shape: Sequence[int], dtype=torch.float32) -> torch.Tensor:

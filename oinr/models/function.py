@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from oinr.encoding import axis_coords, encode_coords, grid_points, nyquist_mask
+from oinr.encoding import axis_coords, encode_coords, grid_axes, grid_points, nyquist_mask
 from oinr.models.conv import OINR
 
 MAX_PASSES = 256  # shifted passes the conv O-INR may take for one grid
@@ -46,9 +46,13 @@ def render_grid(model: torch.nn.Module, shape, fit_shape, chunk: int = 1 << 16) 
         return model(model.make_input(shape))
     if getattr(model, "grid_bound", False):
         raise ValueError(f"the {type(model).__name__} is sized by its fit grid {fit_shape}; it renders only there")
+    dev = next(model.parameters()).device
+    if hasattr(model, "forward_axes"):  # a tensor-product grid, in slabs of the first axis
+        axes = grid_axes(shape, dev)
+        rows = max(1, chunk // max(1, math.prod(shape[1:])))
+        return torch.cat([model.forward_axes([axes[0][i : i + rows], *axes[1:]]) for i in range(0, shape[0], rows)], 2)
     if hasattr(model, "forward_coords"):
         x = grid_points(shape).reshape(-1, len(shape))  # (P, d)
-        dev = next(model.parameters()).device
         out = torch.cat([model.forward_coords(x[i : i + chunk].to(dev)) for i in range(0, len(x), chunk)])
         return out.T.reshape(1, -1, *shape)  # (P, C) -> (1, C, *shape)
     if isinstance(model, OINR) and type(model) is OINR:
@@ -100,6 +104,8 @@ def shifted(model: torch.nn.Module, fit_shape, delta) -> torch.Tensor:
     the function between nodes). Differentiable in the weights: the sub-pixel training of `oinr.fit.image`."""
     fit_shape = tuple(int(n) for n in fit_shape)
     dev = next(model.parameters()).device
+    if hasattr(model, "forward_axes"):
+        return model.forward_axes(grid_axes(fit_shape, dev, delta))
     x = grid_points(fit_shape, dev, delta)  # (*fit, d)
     if hasattr(model, "forward_coords"):
         return model.forward_coords(x.reshape(-1, len(fit_shape))).T.reshape(1, -1, *fit_shape)

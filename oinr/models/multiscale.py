@@ -6,8 +6,9 @@ is composed of three integral operators, none with a learned per-location table:
 
 1. a conv + sine O-INR (`oinr.models.conv.OINR`) maps the sin/cos encoding of a grid `coarse` times
    coarser than the signal's to C feature channels, ``(1, C, *coarse_shape)``;
-2. d-linear interpolation to the signal's points: a fixed integral operator whose kernel is the tent
-   function of the coarse spacing (``align_corners=True``, since both grids span [-1, 1] end to end);
+2. interpolation to the signal's points: a fixed integral operator whose kernel is the tent function of
+   the coarse spacing (d-linear), Keys' cubic or the cubic B-spline (`oinr.models.interp`; both grids span
+   [-1, 1] end to end, ``align_corners=True``);
 3. a pointwise operator (a Dirac kernel: 1 x 1 convs, i.e. per-point sine layers) on the concatenation
    of the interpolated features and the fine sin/cos encoding of the point, ending in a linear layer.
 
@@ -26,9 +27,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from oinr.encoding import cell_coords, encode_coords, encode_grid, n_channels, nyquist_mask, sincos_derivative
+from oinr.encoding import (
+    axis_coords,
+    cell_coords,
+    encode_coords,
+    encode_grid,
+    n_channels,
+    nyquist_mask,
+    sincos_derivative,
+)
 from oinr.models.conv import OINR, Sine
 from oinr.models.header import header_kwargs
+from oinr.models.interp import KINDS, sample_axes, sample_points
 
 _MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
@@ -51,8 +61,8 @@ class MultiscaleOINR(nn.Module):
         features: channels the coarse operator hands to the head.
         head_widths: widths of the pointwise sine layers (empty: a linear read-out of the features).
         head_omega: sine frequency of the head's first layer (its later ones use `omega`).
-        interp: how the coarse features reach the points: linear (d-linear) or cubic (bicubic, 2-d only: a
-            C1 function between the coarse nodes, smoother between the samples).
+        interp: how the coarse features reach the points: linear (d-linear: the derivative jumps at every
+            coarse node), cubic (Keys' cubic, PyTorch's bicubic: C1) or bspline (the cubic B-spline: C2).
     """
 
     def __init__(
@@ -76,8 +86,8 @@ class MultiscaleOINR(nn.Module):
             raise ValueError(f"the coarse factor must be an int >= 1, got {coarse!r}")
         if features < 1 or (head_widths and min(head_widths) < 1):
             raise ValueError(f"features and head widths must be positive, got {features}, {tuple(head_widths)}")
-        if interp not in ("linear", "cubic") or (interp == "cubic" and dims != 2):
-            raise ValueError(f"interp must be linear, or cubic for 2-d signals; got {interp!r} for {dims}-d")
+        if interp not in KINDS:
+            raise ValueError(f"interp must be one of {', '.join(KINDS)}, got {interp!r}")
         self.dims, self.octaves, self.coarse, self.interp = dims, int(octaves), int(coarse), interp
         self.noise_channels = 0
         self.operator = OINR(None, features, widths, kernel_size, dims, bias=bias, omega=omega, octaves=octaves,
@@ -138,10 +148,10 @@ class MultiscaleOINR(nn.Module):
     def coarse_features(self, shape=None) -> torch.Tensor:
         """The coarse operator's output ``(1, features, *coarse_shape(fit grid))`` (without a fit grid: `shape`'s)."""
         cs = coarse_shape(self._grid(shape), self.coarse)
-        dev = next(self.parameters()).device
-        key = (cs, dev)
-        if key not in self._coarse_grids:  # a fixed function of the fit grid: built once per device
-            self._coarse_grids = {key: encode_grid(cs, self.octaves, device=dev).unsqueeze(0)}
+        w = next(self.parameters())
+        key = (cs, w.device, w.dtype)
+        if key not in self._coarse_grids:  # a fixed function of the fit grid: built once per device and dtype
+            self._coarse_grids = {key: encode_grid(cs, self.octaves, device=w.device).unsqueeze(0).to(w.dtype)}
         return self.operator(self._coarse_grids[key])
 
     def point_encoding(self, idx: torch.Tensor, shape) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,9 +177,11 @@ class MultiscaleOINR(nn.Module):
         if grid.ndim != self.dims + 2 or grid.shape[0] != 1:
             raise ValueError(f"expected a (1, C, *{self.dims} spatial) grid, got shape {tuple(grid.shape)}")
         shape = tuple(grid.shape[2:])
-        mode = "bicubic" if self.interp == "cubic" else _MODE[self.dims]
-        up = F.interpolate(self.coarse_features(shape), size=shape, mode=mode, align_corners=True)
-        # (the d-linear interpolant of the fit grid's coarse features, read at the points of this grid)
+        coarse = self.coarse_features(shape)  # (1, F, *coarse)
+        if self.interp == "linear":
+            up = F.interpolate(coarse, size=shape, mode=_MODE[self.dims], align_corners=True)  # (1, F, *shape)
+        else:  # (the interpolant of the fit grid's coarse features, read at the points of this grid)
+            up = sample_axes(coarse[0], [axis_coords(n, coarse.device) for n in shape], self.interp)[None]
         feats = up.flatten(2)[0].T  # (P, features), P = prod(shape), row-major
         out = self._read_out(feats, grid.flatten(2)[0].T)  # (P, C_out)
         return out.T.reshape(1, -1, *shape)  # (1, C_out, *shape)
@@ -196,18 +208,17 @@ class MultiscaleOINR(nn.Module):
         """The signal at points `x` ``(P, d)`` and its derivatives d/dx_a, in one forward-mode pass:
         ``(P, C_out)``, ``(d, P, C_out)`` per unit of [-1, 1].
 
-        The coarse features do not move with x; their d-linear interpolant's derivative along axis a is the
-        cell's difference of features (linear across the other axes; on a coarse node, where the interpolant
-        has a kink, the mean of the two cells': the symmetric derivative), the fine encoding's is analytic,
-        and both tangents go through the head by forward mode (sin(w z)' = w cos(w z) z').
+        The coarse features do not move with x; their interpolant's derivative is exact (`oinr.models.interp`:
+        the kernels' derivatives; for the d-linear interpolant, on a coarse node, where it has a kink, the mean
+        of the two cells': the symmetric derivative), the fine encoding's is analytic, and both tangents go
+        through the head by forward mode (`_read_out_tangents`).
         """
-        if self.interp != "linear":
-            raise ValueError("one-pass derivatives are implemented for interp='linear'")
         feats = self.coarse_features()  # (1, F, *coarse)
+        enc = encode_coords(x, self.octaves) * self._mask().to(x)  # (P, C_in)
+        if self.interp != "linear":
+            sampled, d_feats = sample_points(feats[0], x, self.interp, derivatives=True)  # (P, F), (d, P, F)
+            return self._read_out_tangents(sampled, d_feats, enc)
         grid = feats.shape[2:]
-        mask = self._mask().to(x)
-        enc = encode_coords(x, self.octaves) * mask  # (P, C_in)
-        sampled = self._sample(feats, x)  # (P, F)
         tangents = []
         for a in range(self.dims):
             n = grid[a]
@@ -218,9 +229,15 @@ class MultiscaleOINR(nn.Module):
                 at = x.clone()
                 at[:, a] = -1 + 2 * cell.clamp(0, max(n - 2, 0)) / max(n - 2, 1)  # the cell in diff's coordinates
                 d_feats = d_feats + self._sample(diff, at) / 2  # (P, F)
-            tangents.append(torch.cat([d_feats, sincos_derivative(enc, self.octaves, a)], -1))
-        u = torch.cat([sampled, enc], -1)  # (P, F + C_in)
-        du = torch.stack(tangents)  # (d, P, F + C_in)
+            tangents.append(d_feats)
+        return self._read_out_tangents(self._sample(feats, x), torch.stack(tangents), enc)
+
+    def _read_out_tangents(self, feats: torch.Tensor, d_feats: torch.Tensor, enc: torch.Tensor):
+        """The pointwise operator and its forward mode: features ``(P, F)`` and their derivatives ``(d, P, F)``,
+        the fine encoding ``(P, C_in)`` -> ``(P, C_out)``, ``(d, P, C_out)``."""
+        d_enc = torch.stack([sincos_derivative(enc, self.octaves, a) for a in range(self.dims)])  # (d, P, C_in)
+        u = torch.cat([feats, enc], -1)  # (P, F + C_in)
+        du = torch.cat([d_feats, d_enc], -1)  # (d, P, F + C_in)
         for m in self.head:  # forward mode, all axes at once: Linear z' = W u'; Sine (sin w z)' = w cos(w z) z'
             if isinstance(m, nn.Linear):
                 u, du = m(u), du @ m.weight.T
@@ -229,14 +246,37 @@ class MultiscaleOINR(nn.Module):
                 u = m(u)
         return self.out(u), du @ self.out.weight.T
 
+    def forward_axes(self, axes, derivatives: bool = False):
+        """The signal on the tensor-product grid of per-axis coordinates ``axes[a]`` ``(P_a,)`` (a finer grid,
+        a shifted one): ``(1, C_out, P_1, ..., P_d)``; with `derivatives`, also ``(d, C_out, P_1, ..., P_d)`` per
+        unit of [-1, 1]. The same function as `forward_coords` on those points; the interpolation runs axis by
+        axis (`oinr.models.interp.sample_axes`), the cheap path for whole grids."""
+        shape = tuple(len(x) for x in axes)
+        axes = [x.to(self.out.weight) for x in axes]
+        x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dims)  # (P, d)
+        if self.interp == "linear":  # its symmetric derivative on the nodes comes from the point path
+            if derivatives:
+                out, d = self.forward_coords_derivatives(x)  # (P, C), (d, P, C)
+                return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(self.dims, -1, *shape)
+            return self.forward_coords(x).T.reshape(1, -1, *shape)
+        feats = self.coarse_features()[0]  # (F, *coarse)
+        enc = encode_coords(x, self.octaves) * self._mask().to(x)  # (P, C_in)
+        sampled = sample_axes(feats, axes, self.interp).flatten(1).T  # (P, F)
+        if not derivatives:
+            return self._read_out(sampled, enc).T.reshape(1, -1, *shape)
+        d_feats = torch.stack([sample_axes(feats, axes, self.interp, a).flatten(1).T for a in range(self.dims)])
+        out, d = self._read_out_tangents(sampled, d_feats, enc)  # (P, C), (d, P, C)
+        return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(self.dims, -1, *shape)
+
     def _sample(self, feats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``(1, C, *grid)`` read at points `x` ``(P, d)`` of [-1, 1]^d (d-linear or bicubic): ``(P, C)``."""
+        """``(1, C, *grid)`` read at points `x` ``(P, d)`` of [-1, 1]^d: ``(P, C)``."""
+        if self.interp != "linear":
+            return sample_points(feats[0], x, self.interp)
         # grid_sample wants (x_last, ..., x_first) and a (1, P, 1[, 1], d) grid; (1, C, P, 1[, 1]) back
         where = x.flip(-1).view(1, -1, *[1] * (self.dims - 1), self.dims)
         if self.dims == 1:  # grid_sample has no 1-d mode: a 2-d sample on a height-1 image
             feats, where = feats.unsqueeze(-2), torch.cat([where, torch.zeros_like(where)], -1).unsqueeze(2)
-        mode = "bicubic" if self.interp == "cubic" else "bilinear"
-        sampled = F.grid_sample(feats, where, mode=mode, padding_mode="border", align_corners=True)
+        sampled = F.grid_sample(feats, where, mode="bilinear", padding_mode="border", align_corners=True)
         return sampled.reshape(feats.shape[1], -1).T
 
     def _at(self, x: torch.Tensor, enc: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
