@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,8 +28,9 @@ CFG = {"DATA": "digits", "MODEL": "oinr", "WIDTHS": (4, 4), "KERNEL": 3, "FIRST_
 
 
 def _run(args, cwd=None):
-    proc = subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
-    return proc
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: tiny fits and MLPs only spin a second on 2 cores
+    return subprocess.run([sys.executable, *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd,
+                          env=env)  # fmt: skip
 
 
 def _folder(proc) -> Path:
@@ -336,3 +338,98 @@ def test_the_memory_check_counts_the_processes_on_a_host(monkeypatch):
     assert check_run_fits(cfg, model, 70000, (28, 28), "cpu", ranks=1) == one
     with pytest.raises(UserError, match="with 3 processes on this host"):
         check_run_fits(cfg, model, 70000, (28, 28), "cpu")
+
+
+def test_validation_split_is_the_end_of_the_training_split_and_leaves_the_test_split_out():
+    from oinr.data.idx import load_dataset
+    from oinr.downstream.weightspace import TEST, TRAIN, VALIDATION, dataset_images, scored_rows
+
+    sp = load_dataset("digits")  # 1347 training, 450 test images
+    images, labels, split, index, _ = dataset_images({"DATA": "digits", "LIMIT_TRAIN": 50, "VAL": 30})
+    assert split.tolist() == [TRAIN] * 50 + [VALIDATION] * 30  # no test image
+    assert index.tolist() == list(range(50)) + list(range(1317, 1347))
+    assert torch.equal(images[50:], torch.from_numpy(sp.train_x[1317:])) and labels[50:].tolist() == list(
+        sp.train_y[1317:]
+    )
+    tr, sc, name = scored_rows(split, index, {"VAL": 30})
+    assert name == "validation" and tr.sum() == 50 and sc.tolist() == [False] * 50 + [True] * 30
+    with pytest.raises(UserError, match="use --val=30 or 0"):
+        scored_rows(split, index, {"VAL": 30}, val=20)
+    # carved from a file fitted to every training image: the same images, and the test networks not scored
+    _, _, split, index, _ = dataset_images({"DATA": "digits", "LIMIT_TEST": 5})
+    tr, sc, name = scored_rows(split, index, {"LIMIT_TRAIN": 0}, val=30)
+    assert name == "validation" and index[torch.from_numpy(sc)].tolist() == list(range(1317, 1347))
+    assert tr.sum() == 1317 and not (tr | sc)[split.numpy() == TEST].any()
+    tr, sc, name = scored_rows(split, index, {})
+    assert name == "test" and sc.sum() == 5 and tr.sum() == 1347
+    with pytest.raises(UserError, match="holds only the first 200 training images"):
+        scored_rows(split, index, {"LIMIT_TRAIN": 200}, val=30)
+    with pytest.raises(UserError, match="exceed 1317/450 \\(the last 30 training images"):
+        dataset_images({"DATA": "digits", "LIMIT_TRAIN": 1318, "VAL": 30})
+
+
+SEEDED = [a for a in TINY if not a.startswith(("--limit", "--chunk"))] + ["--chunk=512", "--limit_test=5"]
+
+
+def test_validation_runs_seeds_and_classify_never_scoring_the_test_split(tmp_path):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    # every training image (1347) and 5 test images, under two init seeds, into seed_0/ and seed_1/
+    full = _folder(_run([FIT, *SEEDED, "--seeds=0,1", f"--out={tmp_path}"]))
+    s = json.loads((full / "summary.json").read_text())
+    assert s["seeds"] == [0, 1] and s["n_train"] == 1347 and s["n_test"] == 5 and len(s["mean_psnr_per_seed"]) == 2
+    (a, ma), (b, mb) = (load_tensors(full / f"seed_{i}" / "weights.safetensors") for i in (0, 1))
+    assert [json.loads(m["config"])["SEED"] for m in (ma, mb)] == [0, 1] and not torch.equal(a["init"], b["init"])
+    assert [r["seed"] for r in _metrics(full)] == ["0"] * 3 + ["1"] * 3  # 1352 networks in chunks of 512
+    # the last 100 training networks as the validation split; two classifier seeds
+    proc = _run([CLASSIFY, f"--data={full}", "--val=100", "--seeds=0,1", "--hidden=16", "--epochs=3",
+                 "--progress=false", f"--out={tmp_path}"])  # fmt: skip
+    c = json.loads((_folder(proc) / "summary.json").read_text())
+    assert c["scored"] == "validation" and (c["n_train"], c["n_val"], c["n_test"]) == (1247, 100, 0)
+    assert (c["init_seeds"], c["classifier_seeds"]) == (2, 2) and len(c["per_file"][1]["classifier_accuracy"]) == 2
+    knn = []
+    for t in (a, b):  # the paper's kNN by hand on the same split: first 1247 training networks vs the last 100
+        tr, va = (t["split"] == 0) & (t["index"] < 1247), (t["split"] == 0) & (t["index"] >= 1247)
+        pred = KNeighborsClassifier(n_neighbors=10).fit(t["weights"][tr].double(), t["labels"][tr])
+        knn.append(float((pred.predict(t["weights"][va].double()) == t["labels"][va].numpy()).mean()))
+    assert c["knn_accuracy"] == pytest.approx(np.mean(knn)) and c["knn_accuracy_sd"] == pytest.approx(
+        np.std(knn, ddof=1)
+    )
+    # a run made with --val=100 holds the same training and validation networks (a fit depends only on the
+    # shared init and its image), no test network, and classify scores it alike
+    val = _folder(_run([FIT, *SEEDED, "--val=100", f"--out={tmp_path}"]))
+    v, _ = load_tensors(val / "weights.safetensors")
+    assert v["split"].tolist() == [0] * 1247 + [2] * 100
+    assert torch.allclose(v["weights"], a["weights"][:1347], atol=1e-6)
+    proc = _run([CLASSIFY, f"--data={val}", "--hidden=16", "--epochs=3", "--progress=false", f"--out={tmp_path}"])
+    cv = json.loads((_folder(proc) / "summary.json").read_text())
+    assert cv["scored"] == "validation" and cv["n_val"] == 100 and cv["knn_accuracy"] == pytest.approx(knn[0])
+
+
+def test_selection_picks_the_best_candidate_on_the_validation_split(tmp_path):
+    select = ROOT / "downstream" / "weight_space" / "selection.py"
+    grids = ["--grid=WIDTHS=(4,4),OCTAVES=2,REFINE_STEPS=0,LAZY_SCALE=1|64",
+             "--classifier_grid=K=1|10,HIDDEN=16,EPOCHS=3|6"]  # fmt: skip
+    proc = _run([select, "--val=60", "--train=150", "--seeds=0,1", "--threads=1", f"--out={tmp_path}", *grids])
+    run = _folder(proc)
+    s, rows = json.loads((run / "summary.json").read_text()), _metrics(run)
+    assert s["scored"] == "validation" and (s["n_train"], s["n_val"]) == (150, 60)
+    for stage, key in (("fit", "fit"), ("weights knn", "weights_knn"), ("pixels mlp", "pixels_mlp")):
+        mine = [r for r in rows if r["stage"] == stage]
+        top = max(mine, key=lambda r: float(r["accuracy"]))
+        assert len(mine) == 2 and s[f"{key}_accuracy"] == pytest.approx(float(top["accuracy"]), abs=1e-6)
+    # the chosen fit's score is the mean over its init seeds of the paper's kNN on the validation split
+    from oinr.downstream.classifiers import knn_accuracy
+    from oinr.downstream.weightspace import dataset_images, fit_images, scored_rows
+    from oinr.fit.config import script_defaults
+
+    base = {**script_defaults(FIT), **s["fit"], "DATA": "digits", "LIMIT_TRAIN": 150, "VAL": 60}
+    images, labels, split, index, _ = dataset_images(base)
+    tr, va, _ = scored_rows(split, index, base)
+    y, acc = labels.numpy(), []
+    for seed in (0, 1):
+        w = fit_images({**base, "SEED": seed}, init_model({**base, "SEED": seed}), images, "cpu")["weights"].double()
+        acc.append(knn_accuracy(w[tr].numpy(), y[tr], w[va].numpy(), y[va], 10)[0])
+    assert s["fit_accuracy"] == pytest.approx(np.mean(acc), abs=1e-9)
+    proc = _run([select, "--grid=SEED=3", f"--out={tmp_path}"])
+    assert proc.returncode == 2 and "this script's own settings" in proc.stderr

@@ -5,7 +5,7 @@ every network starts from the same initialisation, is fitted to one image, and i
 one row of ``weights.safetensors`` (with labels, PSNRs, steps, a reached flag, the split and the config; see
 `oinr.downstream.weightspace`). classify.py reads it.
 
-python downstream/weight_space/fit_dataset.py [--data=mnist --chunk=1024] [--resume=<run folder>]
+python downstream/weight_space/fit_dataset.py [--data=mnist] [--val=10000] [--seeds=0,1,2] [--resume=<run folder>]
 
 The default fit (SOLVER 'gauss-newton'): a network's field is LAZY_SCALE * (net - init), the centred model of
 lazy training (Chizat, Oyallon & Bach, NeurIPS 2019), fitted by one Gauss-Newton step at the shared init that
@@ -14,10 +14,13 @@ networks left below TARGET_PSNR get up to REFINE_STEPS Adam steps. SOLVER 'adam'
 Measurements, the architecture table (chosen on a validation split) and the Adam and SGD fits: RESULTS.md,
 section "Weight space: the fit's measurements".
 
-The data set (train, then test) is cut into chunks of CHUNK images; each chunk is one batched fit
-(`oinr.models.ensemble.Ensemble` in `oinr.fit.loop.fit`) written to ``chunks/chunk_NNNNN.safetensors`` as soon as
-it is done. A killed run continues with ``--resume=<run folder>``: the chunks already written are kept and
-the result equals an uninterrupted run (a chunk's fit depends only on the shared init and its images).
+The data set (train, then test; with VAL, train then the validation split and no test image) is cut into
+chunks of CHUNK images; each chunk is one batched fit (`oinr.models.ensemble.Ensemble` in `oinr.fit.loop.fit`)
+written to ``chunks/chunk_NNNNN.safetensors`` as soon as it is done; metrics.csv has a row per chunk (time_s:
+the fit time when it ended). A killed run continues with ``--resume=<run folder>`` (config.json kept, the
+resume logged in resumes.json): the chunks already written are kept and the result equals an uninterrupted
+run (a chunk's fit depends only on the shared init and its images). With SEEDS each init seed is one such
+fit into ``seed_<s>/`` (classify.py reads them all and reports mean and sd).
 
 Distributed (torch.distributed; gloo on CPU, NCCL on GPU, each process on cuda:LOCAL_RANK):
 
@@ -36,6 +39,8 @@ a file system every node shares.
 DATA = "digits"  # digits (sklearn 8x8, shipped), mnist, fashion-mnist (data/prepare.py), or a folder of IDX files
 LIMIT_TRAIN = 0  # 0: every training image; N: the first N (quick runs)
 LIMIT_TEST = 0  # 0: every test image; N: the first N
+VAL = 0  # N > 0: the last N training images are a validation split (LIMIT_TRAIN counts the images before them)
+# and the test split is not fitted: a run for choosing settings (selection.py, classify.py score it); 0: off
 # encoding
 OCTAVES = 4  # sin/cos octaves per axis; 4 is the most below a 28-px grid's Nyquist (3 for 8x8 digits)
 # model
@@ -65,6 +70,7 @@ SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at S
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
 CHUNK = 512  # networks per batched fit (memory ~ CHUNK * widths * H * W floats; larger is faster until it spills)
 SEED = 0  # seeds the one shared initialisation
+SEEDS = ()  # several init seeds, fitted one after another, each into seed_<s>/ of the run (empty: SEED alone)
 DEVICE = "auto"  # auto (CUDA if present; cuda:LOCAL_RANK under torchrun), cpu, cuda, cuda:N
 THREADS = 0  # torch threads per process (0: torch's default; torchrun sets 1 per process)
 # output
@@ -78,20 +84,11 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.downstream.weight_files import (  # noqa: E402
-    chunk_path,
-    fingerprint,
-    fit_seconds_so_far,
-    merge_chunks,
-    read_chunk,
-    save_tensors,
-)
+from oinr.downstream.weight_files import fit_chunks, fit_seconds_so_far, merge_chunks  # noqa: E402
 from oinr.downstream.weightspace import (  # noqa: E402
     check_run_fits,
     check_settings,
     dataset_images,
-    fit_chunk,
-    gauss_newton_map,
     init_model,
     mean_image_init,
     render,
@@ -105,18 +102,18 @@ from oinr.fit.runs import MetricsLog, new_run_dir, write_config  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
 from oinr.plots import image_grid  # noqa: E402
 
-COLUMNS = ["chunk", "time_s", "chunk_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
+COLUMNS = ["chunk", "seed", "time_s", "chunk_s", "fields", "mean_psnr", "min_psnr", "unreached", "mean_steps"]
 
 
-def fields_figure(run: Path, cfg: dict, images, tensors: dict, shape) -> None:
-    """figures/fields.png: targets and the fields their networks represent, the worst PSNRs and a few others."""
+def fields_figure(out: Path, cfg: dict, images, tensors: dict, shape) -> None:
+    """Targets and the fields their networks represent: the worst PSNRs and a few others."""
     psnr = tensors["psnr"]
     order = torch.argsort(psnr)
     pick = torch.tensor(list(dict.fromkeys([*order[:5].tolist(), *range(min(5, len(psnr)))])))  # in order, no repeats
     rendered = render(cfg, tensors["weights"][pick], shape, init=tensors["init"])
     titles = [f"#{int(i)} {float(psnr[i]):.1f} dB" for i in pick]
     rows = {"target": list(images[pick]), "field": list(rendered)}
-    image_grid(rows, run / "figures" / "fields.png", titles, "the 5 lowest PSNRs, then the first networks")
+    image_grid(rows, out, titles, "the 5 lowest PSNRs, then the first networks")
 
 
 def main():
@@ -128,20 +125,16 @@ def main():
     # data
     images, labels, split, index, classes = dataset_images(cfg)
     n, h, w = images.shape
-    # model: the one shared initialisation
-    model = init_model(cfg)
-    if MEAN_INIT_STEPS > 0:  # deterministic, so every torchrun rank computes the same shared init
-        model = mean_image_init(cfg, model, images[split == 0], MEAN_INIT_STEPS)
+    seeds = list(SEEDS) or [SEED]
     try:  # before any folder is made or any network fitted; counts the processes on this host
-        check_run_fits(cfg, model, n, (h, w), device)
+        check_run_fits(cfg, init_model(cfg), n, (h, w), device)
         refusal = None
     except UserError as e:
         refusal = str(e)
-    fp = fingerprint(cfg)
-    # the Gauss-Newton map at the shared init: the same for every image, so computed once (by every rank alike)
-    if SOLVER == "gauss-newton" and n_params(model) < h * w:
+    p = n_params(init_model(cfg))
+    if SOLVER == "gauss-newton" and p < h * w:
         then = f"go on to --refine_steps={REFINE_STEPS}" if REFINE_STEPS else "are flagged (--refine_steps=0)"
-        print(f"note: {n_params(model)} weights for {h * w} pixels: the Gauss-Newton step is a least-squares fit, "
+        print(f"note: {p} weights for {h * w} pixels: the Gauss-Newton step is a least-squares fit, "
               f"not an exact one; networks below {TARGET_PSNR} dB {then}")  # fmt: skip
     chunks = list(range((n + CHUNK - 1) // CHUNK))
 
@@ -157,58 +150,54 @@ def main():
         else:
             run = new_run_dir(OUT, "weight_space")
             write_config(run, cfg, device)
-        (run / "chunks").mkdir(exist_ok=True)
+        for s in seeds:
+            (run / (f"seed_{s}" if SEEDS else "") / "chunks").mkdir(parents=True, exist_ok=True)
         return str(run), fit_seconds_so_far(run)  # the fit time its written chunks already took
 
     run, spent = group.on_rank_zero(open_folder)
-    run = Path(run)
-    mine = chunks[rank::world]
+    run, mine = Path(run), chunks[rank::world]
     print(f"rank {rank}/{world}: {DATA} {n} images {h}x{w} in {len(chunks)} chunks of <= {CHUNK}, {len(mine)} "
-          f"here; {MODEL} with {n_params(model)} weights per network, device {device}", flush=True)  # fmt: skip
+          f"here; {MODEL} with {p} weights per network, init seeds {seeds}, device {device}", flush=True)  # fmt: skip
 
-    # fit: this rank's chunks that are not written yet
+    # fit: per init seed, this rank's chunks that are not written yet; rank 0 merges each seed's file
     t0 = time.perf_counter()
-    fitted, gn = 0, None
-    for c in mine:
-        lo, hi = c * CHUNK, min(n, (c + 1) * CHUNK)
-        if read_chunk(chunk_path(run, c), fp, hi - lo) is not None:
-            continue
-        if SOLVER == "gauss-newton" and gn is None:  # the same for every chunk (and every rank): computed once
-            gn = gauss_newton_map(cfg, model, (h, w), device)
-        t = time.perf_counter()
-        out = fit_chunk(cfg, model, images[lo:hi], device, progress=PROGRESS, gn_map=gn)
-        now = time.perf_counter()  # time_s: when this chunk ended, in seconds since the fit began (all sessions)
-        times = {"time_s": f"{spent + now - t0:.3f}", "chunk_s": f"{now - t:.3f}"}
-        save_tensors(chunk_path(run, c), out, {"fingerprint": fp, "start": lo, "stop": hi, **times})
-        fitted += hi - lo
-        print(f"rank {rank}: chunk {c + 1}/{len(chunks)}: {hi - lo} fields in {time.perf_counter() - t:.1f} s, "
-              f"mean PSNR {out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.1f}, "
-              f"{int((~out['reached']).sum())} below target", flush=True)  # fmt: skip
-    elapsed = time.perf_counter() - t0  # the Gauss-Newton map included
-    done = group.gather((fitted, elapsed))  # every rank's (fields fitted, seconds), after all have finished
+    fitted, merged = 0, []
+    for s in seeds:
+        scfg, folder = {**cfg, "SEED": s}, run / (f"seed_{s}" if SEEDS else "")
+        model = init_model(scfg)
+        if MEAN_INIT_STEPS > 0:  # deterministic, so every torchrun rank computes the same shared init
+            model = mean_image_init(scfg, model, images[split == 0], MEAN_INIT_STEPS)
+        clock = lambda: spent + time.perf_counter() - t0  # noqa: E731  # the fit time, earlier sessions included
+        fitted += fit_chunks(scfg, folder, model, images, mine, device, clock, PROGRESS, f"rank {rank}: seed {s} ")
+        group.gather(None)  # every rank's chunks of this seed are written
+        if rank == 0:  # merge: every chunk, in order, into the seed's one file
+            tensors, rows = merge_chunks(folder, scfg, model, chunks, n, (labels, split, index, classes), (h, w))
+            name = f"fields_seed{s}.png" if SEEDS else "fields.png"
+            fields_figure(run / "figures" / name, scfg, images, tensors, (h, w))
+            merged.append((s, folder, tensors, rows))
+    done = group.gather((fitted, time.perf_counter() - t0))  # every rank's (fields fitted, seconds)
     group.close()
     if rank != 0:
         return
-    fitted, elapsed = sum(f for f, _ in done), max(e for _, e in done)
+    fitted, elapsed = sum(f for f, _ in done), max(e for _, e in done)  # the Gauss-Newton maps included
 
-    # merge: every chunk, in order, into the one file
-    tensors, rows = merge_chunks(run, cfg, model, chunks, n, (labels, split, index, classes), (h, w))
-    (run / "metrics.csv").unlink(missing_ok=True)  # one row per chunk, from the chunks themselves
+    (run / "metrics.csv").unlink(missing_ok=True)  # one row per chunk and seed, from the chunks themselves
     log = MetricsLog(run / "metrics.csv", COLUMNS)
-    for row in rows:
-        log.append(row)
-    psnr, reached = tensors["psnr"], tensors["reached"]
-    fields_figure(run, cfg, images, tensors, (h, w))
+    for s, _, _, rows in merged:
+        for row in rows:
+            log.append({**row, "seed": s})
+    psnr = torch.stack([t["psnr"] for _, _, t, _ in merged])  # (seeds, n)
+    reached, steps = torch.stack([t["reached"] for _, _, t, _ in merged]), [t["steps"] for _, _, t, _ in merged]
     if not reached.all():
-        print(f"note: {int((~reached).sum())} of {n} networks ended below {TARGET_PSNR} dB at their step limit "
-              "(flagged as reached=False in the file and the summary)")  # fmt: skip
-    finish(run, file=str(run / "weights.safetensors"), fields=n, n_train=int((split == 0).sum()),
-           n_test=int((split == 1).sum()), mean_psnr=float(psnr.mean()), min_psnr=float(psnr.min()),
-           unreached=int((~reached).sum()), mean_steps=float(tensors["steps"].float().mean()),
-           n_params=n_params(model), steps=step_limit(cfg),
-           fields_fitted_now=fitted, wall_time_s=elapsed,
-           fields_per_s=fitted / elapsed if fitted else None, processes=world, device=str(device), model=MODEL,
-           data=str(DATA), size=[h, w])  # fmt: skip
+        print(f"note: {int((~reached).sum())} of {reached.numel()} networks ended below {TARGET_PSNR} dB at their "
+              "step limit (flagged as reached=False in the file and the summary)")  # fmt: skip
+    files = [str(f / "weights.safetensors") for _, f, _, _ in merged]
+    finish(run, file=files[0] if not SEEDS else files, seeds=seeds, fields=n, n_train=int((split == 0).sum()),
+           n_val=int((split == 2).sum()), n_test=int((split == 1).sum()), mean_psnr=float(psnr.mean()),
+           mean_psnr_per_seed=psnr.mean(1).tolist(), min_psnr=float(psnr.min()), unreached=int((~reached).sum()),
+           mean_steps=float(torch.cat(steps).float().mean()), n_params=p, steps=step_limit(cfg),
+           fields_fitted_now=fitted, wall_time_s=elapsed, fields_per_s=fitted / elapsed if fitted else None,
+           processes=world, device=str(device), model=MODEL, data=str(DATA), size=[h, w])  # fmt: skip
 
 
 if __name__ == "__main__":

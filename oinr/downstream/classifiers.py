@@ -90,7 +90,13 @@ def mlp_predict(xtr, ytr, xte, classes: int, cfg: MLPConfig, device="cpu",
     net = nn.Sequential(*layers, nn.Linear(sizes[-1], classes)).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     batches = math.ceil(len(xtr_t) / cfg.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.epochs * batches, pct_start=0.1)
+    total = cfg.epochs * batches
+    if total >= 3:  # warm-up over 10% of the steps (at least two: a shorter phase divides by zero), cosine decay
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, cfg.lr, total_steps=total, pct_start=min(0.5, max(0.1, 2 / total))
+        )
+    else:  # too few steps for a schedule
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     t0 = time.perf_counter()
     epochs = range(cfg.epochs)
     for epoch in bar(epochs) if bar is not None else epochs:

@@ -3,7 +3,8 @@
 The fitted file (safetensors) holds ``weights`` (N, P) float32 (each network's parameters flattened in
   named_parameters order), ``init`` (P,), ``labels`` (N,), ``psnr`` (N,) (of the clamped reconstruction,
   in dB on [0, 1]), ``steps`` (N,), ``reached`` (N,) (PSNR >= target and the fit stayed finite), ``split``
-  (N,) (0 train, 1 test) and ``index`` (N,) (position in its split), plus metadata: the resolved config,
+  (N,) (0 train, 1 test, 2 validation: `oinr.downstream.weightspace.dataset_images`) and ``index`` (N,)
+  (position in the data set's own split), plus metadata: the resolved config,
   the layer layout and a fingerprint of every setting that decides the weights. `load_fitted` checks all of it.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from pathlib import Path
 
 import torch
 
-from oinr.downstream.weightspace import init_model, layout
+from oinr.downstream.weightspace import fit_chunk, gauss_newton_map, init_model, layout
 from oinr.errors import UserError
 from oinr.fit.runs import atomic_write
 from oinr.models.registry import build_model
@@ -32,6 +34,8 @@ WEIGHT_KEYS = ("DATA", "LIMIT_TRAIN", "LIMIT_TEST", "OCTAVES", "MODEL", "WIDTHS"
 def fingerprint(cfg: dict) -> str:
     """A short hash of the settings in WEIGHT_KEYS."""
     keyed = {k: cfg.get(k) for k in WEIGHT_KEYS}
+    if cfg.get("VAL"):  # only when set: files made before VAL existed keep their fingerprints
+        keyed["VAL"] = cfg["VAL"]
     return hashlib.sha256(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -112,6 +116,33 @@ def read_chunk(path: Path, fp: str, n: int) -> tuple[dict, dict] | None:
     if meta.get("fingerprint") != fp or len(t.get("weights", ())) != n:
         raise UserError(f"{path} was written under another configuration; resume with the run's own settings")
     return t, meta
+
+
+def fit_chunks(cfg: dict, run: Path, model, images: torch.Tensor, chunks: list, device, clock, progress: bool = False,
+               prefix: str = "") -> int:  # fmt: skip
+    """Fit and write the `chunks` (of CHUNK images of `images` (n, H, W)) that ``run/chunks`` lacks.
+
+    A chunk already written under this config is kept (resume); a chunk file is written as soon as its fit ends,
+    with ``time_s`` = `clock()` (seconds since the fit began) and ``chunk_s`` (its own seconds) in its metadata.
+    Prints a line per chunk after `prefix`. Returns the number of networks fitted.
+    """
+    n, h, w = images.shape
+    size, fp, gn, fitted = int(cfg["CHUNK"]), fingerprint(cfg), None, 0
+    for c in chunks:
+        lo, hi = c * size, min(n, (c + 1) * size)
+        if read_chunk(chunk_path(run, c), fp, hi - lo) is not None:
+            continue
+        if cfg["SOLVER"] == "gauss-newton" and gn is None:  # the same for every chunk (and rank): computed once
+            gn = gauss_newton_map(cfg, model, (h, w), device)
+        t = time.perf_counter()
+        out = fit_chunk(cfg, model, images[lo:hi], device, progress=progress, gn_map=gn)
+        times = {"time_s": f"{clock():.3f}", "chunk_s": f"{time.perf_counter() - t:.3f}"}
+        save_tensors(chunk_path(run, c), out, {"fingerprint": fp, "start": lo, "stop": hi, **times})
+        fitted += hi - lo
+        print(f"{prefix}chunk {c + 1}/{(n + size - 1) // size}: {hi - lo} fields in {times['chunk_s']} s, mean PSNR "
+              f"{out['psnr'].mean():.2f} dB, mean steps {out['steps'].float().mean():.1f}, "
+              f"{int((~out['reached']).sum())} below target", flush=True)  # fmt: skip
+    return fitted
 
 
 def merge_chunks(run: Path, cfg: dict, model, chunks: list, n: int, data: tuple, shape) -> tuple[dict, list]:

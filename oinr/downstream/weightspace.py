@@ -40,22 +40,59 @@ def init_model(cfg: dict) -> torch.nn.Module:
     return model
 
 
-def dataset_images(cfg: dict):
-    """The images a weight-space run fits, train then test, under its DATA / LIMIT_TRAIN / LIMIT_TEST.
+TRAIN, TEST, VALIDATION = 0, 1, 2  # the codes of a weight-space file's ``split``
 
-    Returns images (N, H, W) float32 in [0, 1], labels (N,), split (N,) (0 train, 1 test), index in the
-    split (N,), and the class names.
+
+def dataset_images(cfg: dict):
+    """The images a weight-space run fits under its DATA / LIMIT_TRAIN / LIMIT_TEST / VAL, in file order.
+
+    VAL = N > 0: the last N images of the data set's training split are the validation split, LIMIT_TRAIN
+    counts the training images before them, and the test split is left out (a run made to choose settings
+    never fits a test image). Order: training, then validation or test.
+
+    Returns images (N, H, W) float32 in [0, 1], labels (N,), split (N,) (TRAIN, TEST or VALIDATION), index
+    in the data set's own split (N,), and the class names.
     """
     sp = load_dataset(cfg["DATA"])
-    ntr = cfg.get("LIMIT_TRAIN") or len(sp.train_x)
-    nte = cfg.get("LIMIT_TEST") or len(sp.test_x)
-    if ntr > len(sp.train_x) or nte > len(sp.test_x):
-        raise UserError(f"--limit_train/--limit_test ({ntr}/{nte}) exceed {len(sp.train_x)}/{len(sp.test_x)}")
-    x = np.concatenate([sp.train_x[:ntr], sp.test_x[:nte]])  # (N, H, W)
-    y = np.concatenate([sp.train_y[:ntr], sp.test_y[:nte]])
-    split = np.concatenate([np.zeros(ntr, np.uint8), np.ones(nte, np.uint8)])
-    index = np.concatenate([np.arange(ntr), np.arange(nte)])
+    val = int(cfg.get("VAL") or 0)
+    pool = len(sp.train_x) - val  # the training images before the validation split
+    if val < 0 or pool < 1:
+        raise UserError(f"--val must be >= 0 and leave training images: {val} of {len(sp.train_x)}")
+    ntr = cfg.get("LIMIT_TRAIN") or pool
+    nte = 0 if val else cfg.get("LIMIT_TEST") or len(sp.test_x)
+    if ntr > pool or nte > len(sp.test_x):
+        raise UserError(f"--limit_train/--limit_test ({ntr}/{nte}) exceed {pool}/{len(sp.test_x)}"
+                        + (f" (the last {val} training images are the validation split)" if val else ""))  # fmt: skip
+    x = np.concatenate([sp.train_x[:ntr], sp.train_x[pool:], sp.test_x[:nte]])  # (N, H, W)
+    y = np.concatenate([sp.train_y[:ntr], sp.train_y[pool:], sp.test_y[:nte]])
+    split = np.concatenate([np.full(ntr, TRAIN), np.full(val, VALIDATION), np.full(nte, TEST)]).astype(np.uint8)
+    index = np.concatenate([np.arange(ntr), np.arange(pool, len(sp.train_x)), np.arange(nte)])
     return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(split), torch.from_numpy(index), sp.classes
+
+
+def scored_rows(split: torch.Tensor, index: torch.Tensor, cfg: dict, val: int = 0):
+    """(training rows, scored rows, the scored split's name) of a fitted file: boolean masks for a classifier.
+
+    A file fitted with --val=M scores its validation networks (`val` must be 0 or M). `val` = N > 0 on a file
+    fitted to every training image carves its last N training networks off as the validation split. Else
+    the test split. Whenever a validation split is scored, no test network is read.
+    """
+    split, index = split.numpy(), index.numpy()
+    made, tr = int(cfg.get("VAL") or 0), split == TRAIN
+    if made:
+        if val not in (0, made):
+            raise UserError(f"--val={val}: the file's validation split is its last {made} training images "
+                            f"(fitted with --val={made}); use --val={made} or 0")  # fmt: skip
+        return tr, split == VALIDATION, "validation"
+    if val:
+        if cfg.get("LIMIT_TRAIN"):
+            raise UserError(f"--val={val}: the file holds only the first {cfg['LIMIT_TRAIN']} training images; "
+                            f"fit with --val={val}, or without --limit_train")  # fmt: skip
+        pool = int(tr.sum()) - val
+        if val < 0 or pool < 1:
+            raise UserError(f"--val must be >= 0 and leave training networks: {val} of {int(tr.sum())}")
+        return tr & (index < pool), tr & (index >= pool), "validation"
+    return tr, split == TEST, "test"
 
 
 def check_run_fits(cfg: dict, model: torch.nn.Module, n: int, shape, device, ranks: int | None = None) -> int:
@@ -232,6 +269,15 @@ def fit_chunk(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, p
     }
 
 
+def fit_images(cfg: dict, model: torch.nn.Module, images: torch.Tensor, device, progress: bool = False) -> dict:
+    """`fit_chunk` over `images` ``(n, H, W)`` in chunks of CHUNK (one Gauss-Newton map for all), concatenated."""
+    n, h, w = images.shape
+    gn = gauss_newton_map(cfg, model, (h, w), device) if str(cfg.get("SOLVER")) == "gauss-newton" else None
+    size = int(cfg.get("CHUNK") or n)
+    parts = [fit_chunk(cfg, model, images[i : i + size], device, progress, gn) for i in range(0, n, size)]
+    return {k: torch.cat([q[k] for q in parts]) for k in parts[0]}
+
+
 def _fit_config(cfg: dict, steps: int, lr: float, progress: bool, desc: str) -> FitConfig:
     return FitConfig(steps=steps, lr=lr, schedule=cfg.get("SCHEDULE", "cosine"),
                      final_lr_ratio=cfg.get("FINAL_LR_RATIO", 0.01), log_every=int(cfg["LOG_EVERY"]),
@@ -298,6 +344,10 @@ def check_settings(cfg: dict) -> None:
     _check(cfg["TARGET_PSNR"] > 0, f"--target_psnr must be > 0 dB, got {cfg['TARGET_PSNR']}")
     _check(cfg["CHUNK"] > 0, f"--chunk must be > 0, got {cfg['CHUNK']}")
     _check(cfg["LIMIT_TRAIN"] >= 0 and cfg["LIMIT_TEST"] >= 0, "--limit_train / --limit_test must be >= 0")
+    _check(cfg.get("VAL", 0) >= 0, f"--val must be >= 0, got {cfg.get('VAL')}")
+    seeds = list(cfg.get("SEEDS") or ())
+    _check(all(isinstance(s, int) for s in seeds) and len(set(seeds)) == len(seeds),
+           f"--seeds must be distinct ints (like 0,1,2), got {cfg.get('SEEDS')!r}")  # fmt: skip
     _check(cfg["SOLVER"] in ("adam", "gauss-newton"), f"--solver must be adam or gauss-newton, got {cfg['SOLVER']!r}")
     _check(cfg["SOLVER"] == "adam" or cfg["LAZY_SCALE"] > 0, "--solver=gauss-newton needs --lazy_scale > 0")
     _check(cfg["LAZY_SCALE"] >= 0 and cfg["REFINE_STEPS"] >= 0, "--lazy_scale and --refine_steps must be >= 0")
