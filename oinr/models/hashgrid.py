@@ -168,7 +168,7 @@ class _SparseInterpolate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table, lookup):
         ctx.lookup = lookup
-        return lookup.m @ table.T  # (P * L, E) @ (E, F)
+        return lookup.m @ table.T.contiguous()  # (P * L, E) @ (E, F)
 
     @staticmethod
     def backward(ctx, grad):  # (P * L, F) -> (F, E)
