@@ -126,12 +126,13 @@ def main():
     images, labels, split, index, classes = dataset_images(cfg)
     n, h, w = images.shape
     seeds = list(SEEDS) or [SEED]
+    shared = init_model(cfg)  # the architecture (each init seed builds its own init below)
+    p = n_params(shared)
     try:  # before any folder is made or any network fitted; counts the processes on this host
-        check_run_fits(cfg, init_model(cfg), n, (h, w), device)
+        check_run_fits(cfg, shared, n, (h, w), device)
         refusal = None
     except UserError as e:
         refusal = str(e)
-    p = n_params(init_model(cfg))
     if SOLVER == "gauss-newton" and p < h * w:
         then = f"go on to --refine_steps={REFINE_STEPS}" if REFINE_STEPS else "are flagged (--refine_steps=0)"
         print(f"note: {p} weights for {h * w} pixels: the Gauss-Newton step is a least-squares fit, "
