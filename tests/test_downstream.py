@@ -177,11 +177,11 @@ def test_derive_bad_inputs_exit_2(image_run, tmp_path):
 
 
 def test_interpolate_end_to_end(tmp_path):
-    proc = run_script(INTERPOLATE, *TINY, "--size=16,16", "--steps=20", "--models=oinr,siren", "--hidden=16",
-                      f"--out={tmp_path}")  # fmt: skip
+    proc = run_script(INTERPOLATE, *TINY, "--size=16,16", "--steps=20", "--models=multiscale,oinr,siren",
+                      "--hidden=16", f"--out={tmp_path}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     s = json.loads((run_folder(proc) / "summary.json").read_text())
-    for name in ("oinr", "siren"):
+    for name in ("multiscale", "oinr", "siren"):
         row = s["methods"][name]
         assert len(row["psnr_t"]) == 11 and row["min_psnr"] == min(row["psnr_t"])
         assert row["psnr_t"][0] >= row["fit_psnr_a"] - 1e-3  # theta(0) renders the first fit (clamped: never worse)

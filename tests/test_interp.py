@@ -6,6 +6,8 @@ import torch.nn.functional as F
 
 from oinr.downstream.derivative import point_autograd, point_derivatives
 from oinr.encoding import axis_coords
+from oinr.fit.image import subpixel_loss
+from oinr.models.ensemble import Ensemble
 from oinr.models.function import render_grid, set_fit_grid, shifted
 from oinr.models.interp import KINDS, axis_taps, sample_axes, sample_points
 from oinr.models.registry import build_model
@@ -85,3 +87,17 @@ def test_multiscale_one_pass_derivative_of_the_cubic_kinds_equals_autograd(kind)
     assert torch.allclose(out, render_grid(model, (25, 21), (13, 11)), atol=1e-5)
     assert (d - auto).abs().max() <= 1e-3 * auto.abs().max()
     assert torch.allclose(d_points.transpose(1, 2).reshape(2, 2, 25, 21), d, atol=1e-4)
+
+
+def test_an_ensemble_trains_on_moved_grids_one_loss_per_member():
+    torch.manual_seed(0)
+    cfg = {"MODEL": "multiscale", "WIDTHS": (8,), "COARSE": 2, "OCTAVES": 3, "FEATURES": 4, "INTERP": "bspline"}
+    a, b = build_model(cfg, 2, 1), build_model(cfg, 2, 1)
+    for m in (a, b):
+        set_fit_grid(m, (9, 7))
+    ys = torch.rand(2, 1, 9, 7)  # (K, C, H, W): one target per member
+    ens = Ensemble([a, b])
+    for step in range(3):
+        both = subpixel_loss(ys, 4, seed=1, members=True)(ens, step)  # (2,)
+        alone = [subpixel_loss(ys[k : k + 1], 4, seed=1)(m, step) for k, m in enumerate((a, b))]
+        assert both.shape == (2,) and torch.allclose(both, torch.stack(alone), rtol=1e-5)

@@ -1,12 +1,14 @@
 """Weight-space interpolation (the paper's weight-space argument), measured: O-INR against MLP INRs.
 
 Two networks of each method are fitted from one initialisation to two images (one batched fit,
-`oinr.models.ensemble`), their weights blended, theta(t) = (1 - t) theta_a + t theta_b for T_STEPS values of t
+`oinr.models.ensemble`): the default O-INR (`multiscale`, 2dimage/train.py's model with its sub-pixel
+training), the paper's conv O-INR (`oinr`, on the grid's nodes, this header's settings) and MLP INRs;
+their weights blended, theta(t) = (1 - t) theta_a + t theta_b for T_STEPS values of t
 in [0, 1], and the path rendered. "Meaningful" is measured against the pixel-space blend
 (1 - t) a + t b: PSNR at every t (its minimum over t), and the total variation of the frames along t
 relative to the blend's (1: as direct as the blend; larger: detours or noise). See oinr/downstream/weight_path.py.
 
-python downstream/interpolate/interpolate.py [--models=oinr,siren,gauss --size=64,64 --steps=300]
+python downstream/interpolate/interpolate.py [--models=multiscale,oinr,siren,gauss --size=64,64 --steps=300]
 """
 
 # data
@@ -17,7 +19,10 @@ GRAY = True  # both to luminance (the two must end with the same channels)
 # encoding
 OCTAVES = 5  # O-INR sin/cos octaves per axis (5 is the most below a 64 grid's Nyquist rate)
 # model
-MODELS = ("oinr", "siren", "gauss")  # methods compared: oinr and any of siren, wire, gauss, ffn, finer
+MODELS = ("multiscale", "oinr", "siren", "gauss")  # methods: multiscale (the default O-INR), oinr (the conv O-INR),
+# and any of siren, wire, gauss, ffn, finer
+SUBPIXEL = 4  # multiscale: sub-pixel training as 2dimage/train.py (1: the grid's nodes only); its other settings
+# are 2dimage/train.py's
 WIDTHS = (32, 32, 32)  # O-INR hidden conv widths (2dimage/train.py's defaults)
 KERNEL = 7  # O-INR odd kernel of the hidden and output convs
 FIRST_KERNEL = 1  # O-INR first conv (1 x 1 is equivalent on a sin/cos grid, see oinr/models/conv.py)
@@ -25,7 +30,7 @@ BIAS = False  # O-INR conv biases (the paper: none)
 OMEGA = 1.0  # O-INR sine frequency of the hidden activations
 FIRST_OMEGA = 10.0  # O-INR sine frequency of the first activation
 INIT = "sine"  # O-INR init: sine (SIREN-style) or default (PyTorch's)
-HIDDEN = 0  # baselines' hidden width; 0: matched to the O-INR's parameter count
+HIDDEN = 0  # baselines' hidden width; 0: matched to the conv O-INR's parameter count
 LAYERS = 3  # baselines' hidden layers
 SAME_INIT = True  # True: both fits of a method start from one init (the paper's setting); False: two seeds
 ALLOW_DIFFERENT_INIT = False  # SAME_INIT = False is refused unless this is True (a control experiment)
@@ -52,16 +57,19 @@ from oinr.data.images import load_image, save_image  # noqa: E402
 from oinr.downstream.weight_path import check_same_init, fingerprint, path_metrics, render_path, weight_path  # noqa: E402
 from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import UserError, cli  # noqa: E402
-from oinr.fit.config import configure  # noqa: E402
+from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.experiment import check, finish, fit_config, open_run, setup  # noqa: E402
+from oinr.fit.image import subpixel_loss  # noqa: E402
 from oinr.fit.loop import fit  # noqa: E402
 from oinr.fit.restore import image_meta  # noqa: E402
 from oinr.metrics import psnr_from_mse  # noqa: E402
 from oinr.models.baselines import BASELINES, hidden_for_budget  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
 from oinr.models.ensemble import Ensemble  # noqa: E402
+from oinr.models.function import set_fit_grid  # noqa: E402
+from oinr.models.multiscale import SETTINGS as MULTISCALE_SETTINGS  # noqa: E402
 from oinr.models.registry import build_model, model_lr  # noqa: E402
-from oinr.paths import resolve_path  # noqa: E402
+from oinr.paths import REPO_ROOT, resolve_path  # noqa: E402
 from oinr.plots import xy_plot  # noqa: E402
 
 
@@ -107,20 +115,26 @@ def main():
     check(T_STEPS >= 2, f"--t_steps must be >= 2, got {T_STEPS}")
     check(bool(MODELS), "--models must name at least one method")
     for m in MODELS:
-        check(m == "oinr" or m in BASELINES, f"--models: unknown method {m!r}; use oinr, {', '.join(BASELINES)}")
+        check(m in ("multiscale", "oinr") or m in BASELINES,
+              f"--models: unknown method {m!r}; use multiscale, oinr, {', '.join(BASELINES)}")  # fmt: skip
+    check(SUBPIXEL >= 1, f"--subpixel must be >= 1, got {SUBPIXEL}")
     a, b = load_pair()  # (C, H, W) each
     c, h, w = a.shape
     device = setup(cfg)
 
     # one initialisation per method (two under SAME_INIT = False), checked before anything is written
     budget = n_params(build_model({**cfg, "MODEL": "oinr"}, 2, c))
+    default = script_defaults(REPO_ROOT / "2dimage" / "train.py")
     setups = {}
     for name in MODELS:
         mcfg = {**cfg, "MODEL": name, "BASELINE_LR": 0.0}
-        if name != "oinr":
+        if name == "multiscale":  # the default O-INR as 2dimage/train.py builds it
+            mcfg.update({k: default[k] for k in MULTISCALE_SETTINGS}, MODEL="multiscale")
+        elif name != "oinr":
             mcfg["HIDDEN"] = HIDDEN or hidden_for_budget(name, 2, c, LAYERS, budget)
         torch.manual_seed(SEED)
         first = build_model(mcfg, 2, c).to(device)
+        set_fit_grid(first, (h, w))  # the grid its function is defined by (the multiscale model's)
         if SAME_INIT:
             ens, inits = Ensemble.replicate(first, 2), [fingerprint(first)] * 2
         else:
@@ -139,8 +153,12 @@ def main():
     for name, (mcfg, first, ens, inits) in setups.items():
         grid = ens.make_input((h, w))  # (1, C_in, H, W), shared by both members
 
-        def loss_fn(m, step, grid=grid):
+        def grid_loss(m, step, grid=grid):
             return ((m(grid) - ys) ** 2).mean(dim=(1, 2, 3, 4))  # (2,): one loss per member
+
+        loss_fn = grid_loss
+        if name == "multiscale" and SUBPIXEL > 1:  # moved grids against each image's band-limited interpolant
+            loss_fn = subpixel_loss(ys[:, 0], SUBPIXEL, SEED, members=True)
 
         def evaluate(m, loss):
             return {"psnr": 10 * torch.log10(4.0 / loss.clamp_min(1e-30))}  # on [-1, 1]: the same dB as on [0, 1]
@@ -152,7 +170,7 @@ def main():
         res = fit(ens, loss_fn, fc, evaluate=evaluate, run=folder, config=mcfg, meta=meta,
                   columns=["step", "time_s", "loss", "lr", "psnr"])  # fmt: skip
         with torch.no_grad():
-            fit_psnr = [psnr_from_mse(float(v), 2.0) for v in loss_fn(ens, 0)]
+            fit_psnr = [psnr_from_mse(float(v), 2.0) for v in grid_loss(ens, 0)]
         states = weight_path(ens.member_state(0), ens.member_state(1), ts, *inits, ALLOW_DIFFERENT_INIT)
         out = render_path(first, states, grid).cpu()  # (T, C, H, W) on [-1, 1]
         path = to_unit(out)
@@ -172,7 +190,7 @@ def main():
     strip(frames, ts, run / "figures" / "paths.png")
     xy_plot(curves, run / "figures" / "psnr_t.png", "t", "PSNR vs pixel blend (dB)", "weight-space interpolation")
     flat = {f"{name}_{k}": row[k] for name, row in table.items() for k in ("min_psnr", "mean_psnr", "tv_ratio")}
-    first_name = "oinr" if "oinr" in table else next(iter(table))
+    first_name = next(iter(table))
     finish(run, **flat, methods=table, same_init=SAME_INIT, t=ts, n_params=table[first_name]["n_params"],
            steps=STEPS, wall_time_s=time.perf_counter() - t_start, device=str(device), model=",".join(MODELS),
            images=[DATA_A, DATA_B], size=[h, w])  # fmt: skip

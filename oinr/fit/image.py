@@ -98,9 +98,10 @@ def fit_image(
     return render(model, (h, w)), res
 
 
-def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 0.0):
+def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 0.0, members: bool = False):
     """``loss_fn(model, step)``: the MSE at the fit grid's nodes moved by j_a / `factor` of a cell along each
-    axis a, against the band-limited interpolant of the target `y` ``(1, C, *shape)`` there.
+    axis a, against the band-limited interpolant of the target `y` ``(1, C, *shape)`` there. With `members`,
+    `y` is ``(K, C, *shape)``, one target per member of an ensemble, and the loss ``(K,)`` one per member.
 
     j is drawn per step from 0..factor-1 on each axis (0 on every axis in a share `on_grid` of the steps),
     seeded by (seed, step) so that a resumed run draws the same; points moved past the last node read the
@@ -108,7 +109,7 @@ def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 
     not only at them (oinr.models.function.shifted).
     """
     shape = tuple(y.shape[2:])
-    up = upsample_band_limited(y[0], factor)  # (C, (H - 1) f + 1, (W - 1) f + 1)
+    up = torch.stack([upsample_band_limited(t, factor) for t in y])  # (B, C, (H - 1) f + 1, (W - 1) f + 1)
     index = []  # per axis, per offset j: the fine indices of the moved nodes
     for n in shape:
         last = (n - 1) * factor
@@ -120,9 +121,11 @@ def subpixel_loss(y: torch.Tensor, factor: int, seed: int = 0, on_grid: float = 
         j = torch.randint(0, factor, (len(shape),), generator=g).tolist()
         if torch.rand((), generator=g) < on_grid:  # a share of the steps on the grid's own nodes
             j = [0] * len(shape)
-        target = up[(slice(None), *torch.meshgrid(*[ix[k] for ix, k in zip(index, j)], indexing="ij"))]
+        target = up[(slice(None), slice(None), *torch.meshgrid(*[ix[k] for ix, k in zip(index, j)], indexing="ij"))]
         delta = [k * 2.0 / ((n - 1) * factor) if n > 1 else 0.0 for k, n in zip(j, shape)]
-        return torch.mean((shifted(m, shape, delta) - target.unsqueeze(0)) ** 2)
+        if members:  # (K, 1, C, *shape) against (K, C, *shape): one loss per member
+            return ((shifted(m, shape, delta)[:, 0] - target) ** 2).flatten(1).mean(1)
+        return torch.mean((shifted(m, shape, delta) - target) ** 2)
 
     return loss_fn
 

@@ -30,6 +30,21 @@ def _key(name: str) -> str:
     return name.replace(".", "__")  # ParameterDict keys cannot hold dots
 
 
+class _Method(nn.Module):
+    """A module whose forward is another method of `base` (functional_call calls forward only)."""
+
+    def __init__(self, base: nn.Module, method: str):
+        super().__init__()
+        self.base, self.method = base, method
+
+    def forward(self, *args):
+        return getattr(self.base, self.method)(*args)
+
+
+def _prefixed(state: dict) -> dict:
+    return {"base." + n: v for n, v in state.items()}
+
+
 class Ensemble(nn.Module):
     def __init__(self, models: list[nn.Module]):
         super().__init__()
@@ -74,9 +89,31 @@ class Ensemble(nn.Module):
     def forward(self, grid: torch.Tensor) -> torch.Tensor:
         """``(B, C_in, *s)`` (one input for all members) or ``(K, B, C_in, *s)`` -> ``(K, B, C_out, *s)``."""
         base = self._base[0]
-        call = lambda state, x: functional_call(base, state, (x,))
+        batched, shared = self._split_state()
+        call = lambda state, x: functional_call(base, {**state, **shared}, (x,))
         per_member = grid.shape[0] == self.members and grid.ndim == self._grid_ndim() + 1
-        return vmap(call, in_dims=(0, 0 if per_member else None))(self._state(), grid)
+        return vmap(call, in_dims=(0, 0 if per_member else None))(batched, grid)
+
+    def _split_state(self) -> tuple[dict, dict]:
+        """(what differs between members, stacked; buffers equal in every member, unbatched): a method may then
+        read such a buffer as a plain value (``int(buffer[0])``), which a batched tensor under vmap refuses."""
+        state = self._state()
+        shared = {n: state[n][0] for n in self._buffer_names if bool((state[n] == state[n][0]).all())}
+        return {n: v for n, v in state.items() if n not in shared}, shared
+
+    def call(self, method: str, *args):
+        """Every member's ``method(*args)`` (the same arguments), stacked: each output gains a leading K."""
+        batched, shared = self._split_state()
+        wrapper = _Method(self._base[0], method)
+        call = lambda state: functional_call(wrapper, {**_prefixed(state), **_prefixed(shared)}, args)
+        return vmap(call)(batched)
+
+    @property
+    def forward_axes(self):
+        """The members' `forward_axes` (see `call`), where the architecture has one."""
+        if not hasattr(self._template, "forward_axes"):
+            raise AttributeError("forward_axes")
+        return lambda axes, derivatives=False: self.call("forward_axes", axes, derivatives)
 
     def _grid_ndim(self) -> int:
         dims = getattr(self._template, "dims", None) or getattr(self._template, "in_features", 2)
