@@ -56,6 +56,10 @@ VARIANTS = {  # name: the header it runs under; a baseline is sized to the defau
     "default": DEFAULT,  # the multiscale O-INR with sub-pixel training (2dimage/train.py)
     "multiscale-grid": {**DEFAULT, "SUBPIXEL": 1},  # the same trained on the grid's nodes only: the previous default
     "coarse1": {**DEFAULT, "COARSE": 1},  # the default with the coarse operator at full resolution
+    "linear": {**DEFAULT, "INTERP": "linear"},  # the default's features read by each interpolation
+    "cubic": {**DEFAULT, "INTERP": "cubic"},
+    "bspline": {**DEFAULT, "INTERP": "bspline"},
+    "bspline-omega1": {**DEFAULT, "INTERP": "bspline", "HEAD_OMEGA": 1.0},
     "conv": {**CONV, "SUBPIXEL": 1},  # the paper's operator (2dimage/conv.py), on the grid's nodes
     "conv-subpixel": {**CONV, "SUBPIXEL": DEFAULT["SUBPIXEL"]},  # the same with sub-pixel training
     "siren": {**DEFAULT, "MODEL": "siren", "SUBPIXEL": 1},
