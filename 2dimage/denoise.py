@@ -13,7 +13,9 @@ every method the same rule (its step count is chosen on kodim23, then it runs on
 has) are kept for reference only.
 
 Model and optimiser settings (SIZE, GRAY, KERNEL, LR, ...) are 2dimage/train.py's header, overridable here as
-there; MODEL, WIDTHS and BIAS are the conv O-INR's (2dimage/conv.py), for which STEPS was chosen.
+there. The settings below and STEPS were chosen on the noisy kodim23 by `python 2dimage/denoise_select.py`
+(the default O-INR on a coarser grid with sub-pixel training, at a constant lr so that a step count
+transfers); the conv O-INR row: `--model=oinr --octaves=6 --coarse=2 --subpixel=1 --steps=30`.
 
     python 2dimage/denoise.py [--data=data/kodim23.png --tau=10 --model=wire]
 """
@@ -24,14 +26,17 @@ TAU = 30.0  # WIRE's `tau`: photons per unit intensity, the Poisson noise's scal
 READOUT = 2.0  # WIRE's `noise_snr`: std of the Gaussian readout noise, in photons; WIRE: 2
 NOISE_SEED = 0  # seed of the noise draw (separate from SEED so models see the same noisy image)
 # encoding
-OCTAVES = 6  # fewer octaves than train.py: the top frequencies would fit the noise first
+OCTAVES = 5  # fewer octaves than train.py: the top frequencies would fit the noise first (kodim23: 4/5/6 ->
+#             26.28/26.49/26.43 dB at COARSE = 8, grid-only)
 # model: SIZE, GRAY, KERNEL, OMEGA, ... come from 2dimage/train.py's header (--name=value here too)
-MODEL = "oinr"  # the full-resolution conv O-INR (STEPS below was chosen for it); multiscale or a baseline also run
-WIDTHS = (32, 32, 32)  # the conv O-INR's widths (2dimage/conv.py)
-BIAS = False  # the conv O-INR's (2dimage/conv.py)
+MODEL = "multiscale"  # the default O-INR; oinr (the conv O-INR: see the docstring) or a baseline also run
+COARSE = 8  # multiscale: pixels per coarse cell (kodim23: 2/4/8/16 -> 23.87/25.50/26.49/25.85 dB, grid-only)
+WIDTHS = (32, 32, 32)  # the coarse operator's widths (the conv O-INR's, 2dimage/conv.py)
+BIAS = False  # conv biases (the conv O-INR's, 2dimage/conv.py)
 # optim
-SUBPIXEL = 1  # on the grid's nodes: STEPS was fixed for that; sub-pixel denoising is not measured yet (train.py: 4)
-STEPS = 32  # fixed in advance on data/kodim23.png: a 100-step fit there peaked at step 32 (23.50 dB, noisy 17.48)
+SUBPIXEL = 4  # sub-pixel training as train.py (kodim23 at COARSE = 8: 26.57 dB against 26.49 on the nodes only)
+SCHEDULE = "constant"  # the step count was chosen at a constant lr (a cosine decay would depend on STEPS)
+STEPS = 153  # fixed in advance on data/kodim23.png: the best step of a 300-step fit there (26.57 dB, noisy 17.48)
 LOG_EVERY = 2  # steps between metrics.csv rows (each costs one forward pass for the clean PSNR)
 # output
 OUT = "results"  # results root; the run goes to OUT/denoise/<timestamp>/
