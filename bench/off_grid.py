@@ -25,7 +25,7 @@ rows. The first image tunes (the cameraman, where the defaults were chosen); the
 IMAGES = ("data/camera.png", "data/kodim23.png")  # the first one tunes, the rest are held out
 SIZE = 257  # full-size side (odd: its half has (SIZE - 1) / 2 + 1 samples on the same extent)
 SECONDS = 20.0  # training wall time per method and image
-METHODS = ("default", "multiscale-grid", "conv", "conv-subpixel", "siren")  # see VARIANTS
+METHODS = ("default", "linear", "multiscale-grid", "conv", "conv-subpixel", "siren")  # see VARIANTS
 SEED = 0
 DEVICE = "auto"
 OUT = "results"  # the table goes to OUT/bench/off_grid-<timestamp>.md
