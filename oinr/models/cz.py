@@ -25,20 +25,28 @@ A_j, B_j, G_j, T_J mix channels as well. This module learns that form, with nonl
 layers as in the multiwavelet neural operator (Gupta, Xiao & Bogdan, "Multiwavelet-based Operator
 Learning for Differential Equations", NeurIPS 2021) and the BCR network of the original O-INR code:
 
-* lift: the encoding ``(B, C_in, *shape)`` -> ``k`` latent channels by a linear per-position map (the
-  original follows it with a ReLU; without one the lift commutes with the DWT, so the encoding is
-  transformed once per grid and cached, and each level's coefficients are lifted instead);
+* lift: the encoding ``(B, C_in, *shape)`` -> ``k`` latent channels per position: sin(lift_omega * (W e + b)),
+  SIREN's first layer, which mixes the separable x and y channels into 2D functions before the DWT (the
+  original follows a linear map with a ReLU). With ``lift_omega=0`` it is linear and commutes with the
+  DWT: the encoding is transformed once per grid and cached, and each level's coefficients are lifted;
 * decompose with a `levels`-level DWT (pytorch_wavelets DWTForward / DWT1DForward; `wavelet`, `mode`):
   s_j and d_j, S = 2 (1D) or 4 (2D: LL, LH, HL, HH) subbands per level, stacked as channels;
 * level operators: at level j, `banded_layers` layers map the (channel, subband) stack to d x S channels
   with `band` taps per axis: banded in position, dense in channels and subbands, i.e. [A_j B_j; G_j *]
   with bandwidth `band` (the s -> s block, zero in the exact form, is left to learning as in the
-  original). The weights are *partially shared*: each level's coefficient grid is cut into `blocks`
-  tiles per axis with a kernel per tile (a locally connected layer shared inside tiles), so the operator
-  is not translation invariant; a tile reads its neighbours' coefficients across its border (zeros
-  outside the grid), so it stays a band. One grouped convolution (a group per tile, over the tiles cut
-  out with a halo) computes a layer;
-* the coarsest level: `dense_layers` dense matrices over channels x all coarse positions (T_J);
+  original). Each level's coefficient grid is cut into `blocks` tiles per axis, so that the operator is
+  not translation invariant. ``sharing='tile'`` (the original's partial sharing, `Banded`): a kernel per
+  tile and level (a locally connected layer shared inside tiles; a tile reads its neighbours'
+  coefficients across its border, so it stays a band; one grouped convolution computes a layer).
+  ``sharing='shared'`` (the default): one kernel per layer for every level, as the multiwavelet operator
+  shares A, B, C across scales (for a homogeneous kernel such as the Hilbert transform's the non-standard
+  form's level operators are one operator up to scale), and each level keeps a per-tile scale and shift
+  of its channels (`LevelLayer`, `TileAffine`); ``sharing='level'``: a kernel per level, a per-tile scale
+  and shift. At d = k = 16 and 4 x 4 tiles: 5.9M banded weights ('tile') against 94k ('shared');
+* the coarsest level T_J, `dense_layers` layers: ``coarsest='dense'`` d x c matrices over all coarse
+  positions (the original's; 2.1M weights on an 8 x 8 coarse grid), ``'mixer'`` (the default) a P x P
+  matrix over the P coarse positions shared by the channels, then a 1 x 1 channel map (the dense form
+  restricted to Kronecker products W_c (x) W_p: 8.7k weights), ``'conv'`` `band`-tap convolutions;
 * reconstruction u_{j-1} = IDWT(u_j + s^_j, d^_j) (DWTInverse / DWT1DInverse), then a 1x1 conv d -> C_out.
 
 With the identity's form (A_j = I, B_j = G_j = 0, T_J = I; `identity_`) and no activation,
@@ -48,9 +56,9 @@ Grids. Every axis is padded at its end (`pad`: replicate, reflect, zeros or circ
 2^levels before the transform and the output cropped back; a level count is refused when the coarsest
 level would hold fewer than half a filter length of samples on an axis (`max_levels`). ``flatten=True``
 is the original's variant: the grid is flattened row-major to one sequence and transformed with 1D
-wavelets. The coarsest level's dense matrices have one row and column per coarse position, so like the
-original they are sized from the grid: they are created by the first `make_input(shape)` (or forward,
-or a loaded state dict), and the model then serves grids of that coarse size only.
+wavelets. The coarsest level's dense and mixer matrices have one row and column per coarse position, so
+like the original they are sized from the grid: they are created by the first `make_input(shape)` (or
+forward, or a loaded state dict), and the model then serves grids of that coarse size only.
 """
 
 from __future__ import annotations
@@ -74,8 +82,11 @@ with warnings.catch_warnings():  # pytorch_wavelets 1.3.0 imports pkg_resources 
 WAVE_MODES = ("periodization", "zero", "symmetric", "reflect", "periodic")
 PAD_MODES = {"replicate": "replicate", "reflect": "reflect", "zeros": "constant", "circular": "circular"}
 ACTIVATIONS = ("relu", "sine", "gelu", "none")
+SHARING = ("tile", "level", "shared")  # a banded kernel per tile and level; per level; one for all levels
+COARSEST = ("dense", "mixer", "conv")  # the coarsest level's operator T_J (see CZOINR)
 EXAMPLE_WAVELETS = "haar, db2, db4, sym4, coif1, bior2.2"
 _CONV = {1: F.conv1d, 2: F.conv2d}
+_CONV_MODULE = {1: nn.Conv1d, 2: nn.Conv2d}
 
 
 def check_wavelet(name: str) -> pywt.Wavelet:
@@ -157,6 +168,58 @@ class Banded(nn.Module):
         return y[(..., *[slice(0, m) for m in n])]
 
 
+class TileAffine(nn.Module):
+    """A per-tile scale and shift of a level's channels, ``(B, c, *n)`` -> ``(B, c, *n)``: the position dependence
+    of a kernel that all tiles share. The tiles are cut as in `Banded` (ceil(n / blocks) coefficients each)."""
+
+    def __init__(self, channels: int, blocks: int, dims: int):
+        super().__init__()
+        if blocks < 1:
+            raise ValueError(f"blocks must be >= 1, got {blocks}")
+        self.blocks = blocks
+        self.scale = nn.Parameter(torch.ones(channels, *[blocks] * dims))  # (c, blocks..)
+        self.shift = nn.Parameter(torch.zeros(channels, *[blocks] * dims))  # (c, blocks..): the per-tile bias
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        n = y.shape[2:]
+        scale, shift = self.scale, self.shift  # (c, blocks..)
+        for a, m in enumerate(n):  # each tile's value repeated over its ceil(m / blocks) coefficients, cropped
+            t = math.ceil(m / self.blocks)
+            scale = scale.repeat_interleave(t, 1 + a).narrow(1 + a, 0, m)
+            shift = shift.repeat_interleave(t, 1 + a).narrow(1 + a, 0, m)
+        return y * scale + shift  # (c, *n) broadcast over the batch
+
+
+class LevelLayer(nn.Module):
+    """One banded layer of a level whose kernel every tile shares, ``(B, c_in, *n)`` -> ``(B, c_out, *n)``.
+
+    A convolution with `band` taps per axis ('same' zero padding), then `TileAffine`. The kernel is the
+    layer's own (``sharing='level'``), or passed to `forward` when every level shares it (``sharing='shared'``,
+    as the multiwavelet operator of Gupta et al. shares A, B, C across scales): the per-level, per-tile
+    scale and shift keep the operator level- and position-dependent at a fraction of `Banded`'s weights.
+    """
+
+    def __init__(self, c_in: int, c_out: int, band: int, blocks: int, dims: int, own_kernel: bool = True):
+        super().__init__()
+        if band < 1 or band % 2 == 0:
+            raise ValueError(f"the band (kernel taps per axis) must be odd and positive, got {band}")
+        self.band, self.dims = band, dims
+        self.weight = nn.Parameter(level_kernel(c_in, c_out, band, dims)) if own_kernel else None
+        self.affine = TileAffine(c_out, blocks, dims)
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        w = self.weight if weight is None else weight  # (c_out, c_in, band..)
+        return self.affine(_CONV[self.dims](x, w, padding=self.band // 2))
+
+
+def level_kernel(c_in: int, c_out: int, band: int, dims: int) -> torch.Tensor:
+    """A He-initialised ``(c_out, c_in, band..)`` kernel (fan_in = c_in * band^dims), under sin(omega x) too: on
+    the 256 px astronaut (100 steps, lift_omega 10, omega 3) SIREN's U(+-sqrt(6 / fan_in) / omega) fits 32.2 dB,
+    He's 39.1 (its larger pre-activations start the sines at higher frequencies)."""
+    w = torch.empty(c_out, c_in, *[band] * dims)
+    return nn.init.kaiming_normal_(w, nonlinearity="relu")
+
+
 class CZOINR(nn.Module):
     """O-INR with a learned Calderon-Zygmund operator in a wavelet basis (see the module docstring).
 
@@ -168,10 +231,16 @@ class CZOINR(nn.Module):
         k: latent channels the encoding is lifted to (inputs of the operator matrix).
         wavelet: a pywt discrete wavelet name; mode: the DWT's boundary mode (`WAVE_MODES`).
         levels: wavelet levels; banded_layers: layers per level; dense_layers: coarsest-level layers.
-        band: taps per axis of a banded layer (odd); blocks: tiles per axis with their own kernels.
-
-    The coarsest level's dense matrices are sized by the grid (``grid_bound``): one model serves one grid size.
-        activation: relu (the original's), sine, gelu or none (a linear operator); omega for sine.
+        band: taps per axis of a banded layer (odd); blocks: tiles per axis (their own kernels, or their own
+            scale and shift of a kernel they share).
+        sharing: 'tile' (a `Banded` kernel per tile and level: the original's partial sharing), 'level' (one
+            kernel per level, a per-tile scale and shift: `LevelLayer`) or 'shared' (one kernel per layer for
+            every level, each level with its own per-tile scale and shift).
+        coarsest: T_J as 'dense' (d x c x P x P matrices over channels and all P coarse positions: the
+            original's), 'mixer' (a P x P matrix over positions shared by the channels, then a 1 x 1 channel
+            map, per layer) or 'conv' (`band`-tap convolutions on the coarse grid).
+        activation: sine, relu (the original's), gelu or none (a linear operator); omega for sine.
+        lift_omega: the lift's sine frequency; 0: a linear lift (the original's, its DWT cached).
         pad: how the grid is padded to a multiple of 2^levels (`PAD_MODES`).
         flatten: transform the row-major flattened grid with 1D wavelets (the original's variant).
     """
@@ -184,19 +253,22 @@ class CZOINR(nn.Module):
         dims: int = 2,
         octaves: int = 7,
         noise_channels: int = 0,
-        d: int = 16,
-        k: int = 16,
+        d: int = 18,
+        k: int = 18,
         wavelet: str = "db2",
         levels: int = 5,
         mode: str = "periodization",
         banded_layers: int = 2,
         dense_layers: int = 2,
         band: int = 3,
-        blocks: int = 4,
-        activation: str = "relu",
-        omega: float = 1.0,
+        blocks: int = 3,
+        activation: str = "sine",
+        omega: float = 3.0,
         pad: str = "replicate",
         flatten: bool = False,
+        sharing: str = "shared",
+        coarsest: str = "mixer",
+        lift_omega: float = 5.0,
     ):
         super().__init__()
         check_wavelet(wavelet)
@@ -209,6 +281,10 @@ class CZOINR(nn.Module):
         if min(d, k) < 1 or banded_layers < 1 or dense_layers < 0:
             raise ValueError(f"need d, k, banded_layers >= 1 and dense_layers >= 0, got {d}, {k}, {banded_layers}, "
                              f"{dense_layers}")  # fmt: skip
+        if sharing not in SHARING:
+            raise ValueError(f"sharing must be one of {', '.join(SHARING)}, got {sharing!r}")
+        if coarsest not in COARSEST:
+            raise ValueError(f"coarsest must be one of {', '.join(COARSEST)}, got {coarsest!r}")
         if not flatten and dims not in (1, 2):
             raise ValueError(f"pytorch_wavelets has 1D and 2D transforms; a {dims}-d signal needs flatten=True")
         self.dims, self.octaves, self.noise_channels = dims, octaves, noise_channels
@@ -217,22 +293,36 @@ class CZOINR(nn.Module):
         self.subbands = 2**self.wdims  # approximation + detail bands per level
         self.act = Activation(activation, omega)
         c_in = n_channels(dims, octaves, noise_channels)
-        self.lift = nn.Conv1d(c_in, k, 1, bias=False)  # linear, per position (see forward)
+        self.lift_omega = float(lift_omega)
+        self.lift = nn.Conv1d(c_in, k, 1, bias=self.lift_omega > 0)  # per position (see forward)
+        if self.lift_omega > 0:  # SIREN's first layer: sin(lift_omega * (W e + b)), W ~ U(+-sqrt(6 / C_in))
+            nn.init.uniform_(self.lift.weight, -math.sqrt(6 / c_in), math.sqrt(6 / c_in))
         self.project = nn.Conv1d(d, out_channels, 1)
         if self.wdims == 1:
             self.dwt, self.idwt = DWT1DForward(J=1, wave=wavelet, mode=mode), DWT1DInverse(wave=wavelet, mode=mode)
         else:
             self.dwt, self.idwt = DWTForward(J=1, wave=wavelet, mode=mode), DWTInverse(wave=wavelet, mode=mode)
-        s = self.subbands
+        s, w = self.subbands, self.wdims
+        self.sharing, self.coarsest = sharing, coarsest
         # level j: the first layer reads the k lifted channels' S subbands, the others the d channels'
-        self.banded = nn.ModuleList(
-            nn.ModuleList(
-                Banded((k if i == 0 else d) * s, d * s, band, blocks, self.wdims) for i in range(banded_layers)
-            )
-            for _ in range(levels)
+        c_ins = [(k if i == 0 else d) * s for i in range(banded_layers)]
+        self.shared = nn.ParameterList(  # the kernels every level shares (sharing='shared' only)
+            nn.Parameter(level_kernel(c, d * s, band, w)) for c in (c_ins if sharing == "shared" else [])
         )
+        if sharing == "tile":
+            layer = lambda c: Banded(c, d * s, band, blocks, w)  # noqa: E731
+        else:
+            layer = lambda c: LevelLayer(c, d * s, band, blocks, w, own_kernel=sharing == "level")  # noqa: E731
+        self.banded = nn.ModuleList(nn.ModuleList(layer(c) for c in c_ins) for _ in range(levels))
         self.n_dense = dense_layers
-        self.dense = nn.ParameterList()  # T_J, created for the coarse grid by `materialize`
+        # T_J: the grid-sized matrices ('dense': (d, c, P, P); 'mixer': (P, P)) are created for the coarse grid
+        # by `materialize`; the mixer's channel maps and the convs are not sized by the grid
+        self.dense = nn.ParameterList()
+        c_coarse = [k if i == 0 else d for i in range(dense_layers if coarsest != "dense" else 0)]
+        if coarsest == "mixer":
+            self.coarse_maps = nn.ModuleList(nn.Conv1d(c, d, 1) for c in c_coarse)  # (B, c, P) -> (B, d, P)
+        else:
+            self.coarse_maps = nn.ModuleList(_CONV_MODULE[w](c, d, band, padding=band // 2) for c in c_coarse)
         self.coarse: tuple | None = None
 
     # ------------------------------------------------------------------------------------------ grids
@@ -271,11 +361,18 @@ class CZOINR(nn.Module):
         self.coarse = coarse
 
     def _make_dense(self, p: int, empty: bool = False) -> None:
+        if self.coarsest == "conv":
+            return
         for i in range(self.n_dense):
             c_in = self.d if i else self.k
-            w = torch.empty(self.d, c_in, p, p, device=self.lift.weight.device)  # (d, c_in, P_out, P_in)
+            if self.coarsest == "dense":
+                w = torch.empty(self.d, c_in, p, p, device=self.lift.weight.device)  # (d, c_in, P_out, P_in)
+                fan_in = c_in * p
+            else:
+                w = torch.empty(p, p, device=self.lift.weight.device)  # (P_out, P_in), shared by the channels
+                fan_in = p
             if not empty:
-                w.normal_(0, math.sqrt(2.0 / (c_in * p)))  # He: fan_in = c_in * P
+                w.normal_(0, math.sqrt(2.0 / fan_in))  # He
             self.dense.append(nn.Parameter(w))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -305,19 +402,34 @@ class CZOINR(nn.Module):
         if self.coarse is None:
             raise ValueError("the coarsest level is sized by the grid: call make_input(shape) first")
         s = self.subbands
+        own = [layer.weight for level in self.banded for layer in level if layer.weight is not None]
+        kernels = [*self.shared, *own]  # (c_out, c_in, band..) each; a tile's kernels stacked along c_out
+        for weight in kernels:
+            weight.zero_()
+            w = weight.view(-1, self.d, s, self.d, s, *weight.shape[2:])  # (tiles, d, S, c, S, band..)
+            centre = [weight.shape[-1] // 2] * (weight.ndim - 2)
+            for c in range(self.d):
+                for band in range(1, s):  # details pass, approximations are dropped
+                    w[(slice(None), c, band, c, band, *centre)] = 1.0
         for level in self.banded:
             for layer in level:
-                layer.weight.zero_()
-                layer.bias.zero_()
-                w = layer.weight.view(-1, self.d, s, self.d, s, *layer.weight.shape[2:])  # (tiles, d, S, c, S, ..)
-                centre = [layer.band // 2] * layer.dims
-                for c in range(self.d):
-                    for band in range(1, s):  # details pass, approximations are dropped
-                        w[(slice(None), c, band, c, band, *centre)] = 1.0
+                if isinstance(layer, Banded):
+                    layer.bias.zero_()
+                else:
+                    layer.affine.scale.fill_(1.0)
+                    layer.affine.shift.zero_()
         for w in self.dense:
-            w.zero_()
+            if w.ndim == 2:  # mixer: the positions' (P, P) matrix (its channel map below)
+                w.copy_(torch.eye(w.shape[-1]))
+                continue
+            w.zero_()  # dense: (d, c, P, P)
             for c in range(self.d):
                 w[c, c] = torch.eye(w.shape[-1])
+        for conv in self.coarse_maps:  # the mixer's 1 x 1 channel maps or the coarse convs
+            conv.weight.zero_()
+            conv.bias.zero_()
+            for c in range(self.d):
+                conv.weight[(c, c, *[conv.weight.shape[-1] // 2] * (conv.weight.ndim - 2))] = 1.0
         return self
 
     # ------------------------------------------------------------------------------------------ forward
@@ -335,22 +447,38 @@ class CZOINR(nn.Module):
     def reconstruct(self, coefs: list[torch.Tensor], axes) -> torch.Tensor:
         """The operator on the lifted coefficients (`decompose`'s layout, k channels) -> ``(B, d, *axes)``."""
         b, d, s = coefs[0].shape[0], self.d, self.subbands
-        # coarsest level: dense T_J over channels x coarse positions
-        coarse = coefs[-1][:, :, 0]  # (B, k, *n_J)
-        u = coarse.reshape(b, coarse.shape[1], -1)  # (B, k, P)
-        for w in self.dense:
-            u = self.act(torch.einsum("dcqp,bcp->bdq", w, u))  # (B, d, P)
-        u = u.reshape(b, -1, *coarse.shape[2:])  # (B, d, *n_J)
+        u = self.coarsest_level(coefs[-1][:, :, 0])  # (B, d, *n_J)
         for j in reversed(range(self.levels)):
             n = coefs[j].shape[3:]
             c = coefs[j].reshape(b, -1, *n)  # (B, c*S, *n)
-            for layer in self.banded[j]:
-                c = self.act(layer(c))  # (B, d*S, *n)
+            for i, layer in enumerate(self.banded[j]):
+                c = self.act(layer(c, self.shared[i]) if len(self.shared) else layer(c))  # (B, d*S, *n)
             c = c.reshape(b, d, s, *n)
             lo = c[:, :, 0] + _fit_to(u, n)  # s^_j + u_j, (B, d, *n)
             hi = c[:, :, 1:] if self.wdims == 2 else c[:, :, 1]  # (B, d, 3, *n) or (B, d, n)
             u = self.idwt((lo, [hi]))  # (B, d, *2n)
         return _fit_to(u, axes)
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, c, *axes)`` padded at the end of each axis to ``(B, c, *padded_axes)`` (`pad`'s mode)."""
+        axes = tuple(x.shape[2:])
+        pad = [p for n, m in zip(reversed(axes), reversed(self.padded_axes(axes))) for p in (0, m - n)]
+        return F.pad(x, pad, mode=PAD_MODES[self.pad]) if any(pad) else x
+
+    def coarsest_level(self, coarse: torch.Tensor) -> torch.Tensor:
+        """T_J on the coarsest approximation ``(B, k, *n_J)`` -> ``(B, d, *n_J)``."""
+        if self.coarsest == "conv":
+            for conv in self.coarse_maps:
+                coarse = self.act(conv(coarse))  # (B, d, *n_J)
+            return coarse
+        b, n = coarse.shape[0], coarse.shape[2:]
+        u = coarse.reshape(b, coarse.shape[1], -1)  # (B, k, P)
+        for i, w in enumerate(self.dense):
+            if self.coarsest == "dense":
+                u = self.act(torch.einsum("dcqp,bcp->bdq", w, u))  # (B, d, P)
+            else:
+                u = self.act(self.coarse_maps[i](u @ w.T))  # positions, then channels: (B, d, P)
+        return u.reshape(b, -1, *n)  # (B, d, *n_J)
 
     def _encoding_coefs(self, grid: torch.Tensor, axes) -> list[torch.Tensor]:
         """The DWT of the padded encoding grid; cached while the same grid tensor comes back unchanged
@@ -361,10 +489,8 @@ class CZOINR(nn.Module):
             return cache[3]
         b, c = grid.shape[:2]
         x = grid.reshape(b, c, *axes)  # (B, C_in, *axes): the grid, or one flattened row-major sequence
-        pad = [p for n, m in zip(reversed(axes), reversed(self.padded_axes(axes))) for p in (0, m - n)]
-        x = F.pad(x, pad, mode=PAD_MODES[self.pad]) if any(pad) else x  # (B, C_in, *padded)
         with torch.set_grad_enabled(grid.requires_grad and torch.is_grad_enabled()):
-            coefs = self.decompose(x)
+            coefs = self.decompose(self._pad(x))
         if not grid.requires_grad:
             self._cache = (*key, coefs)
         return coefs
@@ -379,9 +505,12 @@ class CZOINR(nn.Module):
         if self.coarse is None:
             self.materialize(shape)
         b, axes = grid.shape[0], self._axes(shape)
-        # the lift is linear and per position, so it commutes with the DWT: lift the encoding's coefficients
-        coefs = [self.lift(c.reshape(b, c.shape[1], -1)).reshape(b, self.k, *c.shape[2:])
-                 for c in self._encoding_coefs(grid, axes)]  # fmt: skip
+        if self.lift_omega > 0:  # a sine lift: the lifted grid is transformed in the graph every step
+            z = torch.sin(self.lift_omega * self.lift(grid.reshape(b, grid.shape[1], -1)))  # (B, k, prod(shape))
+            coefs = self.decompose(self._pad(z.reshape(b, self.k, *axes)))  # (B, k, *axes) padded, transformed
+        else:  # the lift is linear and per position, so it commutes with the DWT: lift the encoding's coefficients
+            coefs = [self.lift(c.reshape(b, c.shape[1], -1)).reshape(b, self.k, *c.shape[2:])
+                     for c in self._encoding_coefs(grid, axes)]  # fmt: skip
         u = self.reconstruct(coefs, self.padded_axes(axes))  # (B, d, *padded)
         u = u[(..., *[slice(0, n) for n in axes])].reshape(b, self.d, -1)  # (B, d, prod(shape))
         return self.project(u).reshape(b, -1, *shape)  # (B, C_out, *shape)
@@ -399,19 +528,22 @@ def _fit_to(x: torch.Tensor, n) -> torch.Tensor:
 SETTINGS = {  # header name: default (see cz_operator/train.py for what each does)
     "OCTAVES": 7,
     "NOISE_CHANNELS": 0,
-    "LATENT_D": 16,
-    "LATENT_K": 16,
+    "LATENT_D": 18,
+    "LATENT_K": 18,
     "WAVELET": "db2",
     "LEVELS": 5,
     "WAVE_MODE": "periodization",
     "BANDED_LAYERS": 2,
     "DENSE_LAYERS": 2,
     "BAND": 3,
-    "BLOCKS": 4,
-    "ACTIVATION": "relu",
-    "OMEGA": 1.0,
+    "BLOCKS": 3,
+    "ACTIVATION": "sine",
+    "OMEGA": 1.0,  # the other operators' default of the shared name; cz_operator/train.py sets 3
     "PAD": "replicate",
     "FLATTEN": False,
+    "SHARING": "shared",
+    "COARSEST": "mixer",
+    "LIFT_OMEGA": 5.0,
 }
 
 
