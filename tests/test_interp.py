@@ -101,3 +101,12 @@ def test_an_ensemble_trains_on_moved_grids_one_loss_per_member():
         both = subpixel_loss(ys, 4, seed=1, members=True)(ens, step)  # (2,)
         alone = [subpixel_loss(ys[k : k + 1], 4, seed=1)(m, step) for k, m in enumerate((a, b))]
         assert both.shape == (2,) and torch.allclose(both, torch.stack(alone), rtol=1e-5)
+
+
+def test_without_a_fit_grid_the_grid_read_defines_it():
+    torch.manual_seed(0)
+    for kind in KINDS:
+        cfg = {"MODEL": "multiscale", "WIDTHS": (8,), "COARSE": 2, "OCTAVES": 3, "FEATURES": 4, "INTERP": kind}
+        model = build_model(cfg, 2, 1)  # never fitted: no fit grid
+        whole = model(model.make_input((11, 9)))
+        assert torch.allclose(model.forward_axes([axis_coords(11), axis_coords(9)]), whole, atol=1e-6)

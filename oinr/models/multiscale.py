@@ -254,13 +254,14 @@ class MultiscaleOINR(nn.Module):
         shape = tuple(len(x) for x in axes)
         axes = [x.to(self.out.weight) for x in axes]
         x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dims)  # (P, d)
+        feats = self.coarse_features(shape)  # (1, F, *coarse); without a fit grid, this grid defines it
+        enc = encode_coords(x, self.octaves) * self._mask(shape).to(x)  # (P, C_in)
         if self.interp == "linear":  # its symmetric derivative on the nodes comes from the point path
             if derivatives:
                 out, d = self.forward_coords_derivatives(x)  # (P, C), (d, P, C)
                 return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(self.dims, -1, *shape)
-            return self.forward_coords(x).T.reshape(1, -1, *shape)
-        feats = self.coarse_features()[0]  # (F, *coarse)
-        enc = encode_coords(x, self.octaves) * self._mask().to(x)  # (P, C_in)
+            return self._read_out(self._sample(feats, x), enc).T.reshape(1, -1, *shape)
+        feats = feats[0]  # (F, *coarse)
         sampled = sample_axes(feats, axes, self.interp).flatten(1).T  # (P, F)
         if not derivatives:
             return self._read_out(sampled, enc).T.reshape(1, -1, *shape)
