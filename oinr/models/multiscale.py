@@ -235,16 +235,24 @@ class MultiscaleOINR(nn.Module):
     def _read_out_tangents(self, feats: torch.Tensor, d_feats: torch.Tensor, enc: torch.Tensor):
         """The pointwise operator and its forward mode: features ``(P, F)`` and their derivatives ``(d, P, F)``,
         the fine encoding ``(P, C_in)`` -> ``(P, C_out)``, ``(d, P, C_out)``."""
-        d_enc = torch.stack([sincos_derivative(enc, self.octaves, a) for a in range(self.dims)])  # (d, P, C_in)
+        n_f, band = feats.shape[1], 2 * self.octaves  # features; sin/cos channels of one axis
         u = torch.cat([feats, enc], -1)  # (P, F + C_in)
-        du = torch.cat([d_feats, d_enc], -1)  # (d, P, F + C_in)
-        for m in self.head:  # forward mode, all axes at once: Linear z' = W u'; Sine (sin w z)' = w cos(w z) z'
-            if isinstance(m, nn.Linear):
+        du = None
+        for m in [*self.head, self.out]:  # forward mode, all axes at once: Linear z' = W u'; (sin w z)' = w cos(w z) z'
+            if du is None:  # the first linear map: axis a's tangent of the encoding lives on a's channels only
+                w = m.weight  # (out, F + C_in)
+                du = d_feats @ w[:, :n_f].T  # (d, P, out)
+                for a in range(self.dims):
+                    lo = n_f + a * band
+                    d_enc = sincos_derivative(enc[:, lo - n_f : lo - n_f + band], self.octaves, 0)  # (P, 2L)
+                    du[a] += d_enc @ w[:, lo : lo + band].T
+                u = m(u)
+            elif isinstance(m, nn.Linear):
                 u, du = m(u), du @ m.weight.T
             else:
                 du = m.omega * torch.cos(m.omega * u) * du
                 u = m(u)
-        return self.out(u), du @ self.out.weight.T
+        return u, du
 
     def forward_axes(self, axes, derivatives: bool = False):
         """The signal on the tensor-product grid of per-axis coordinates ``axes[a]`` ``(P_a,)`` (a finer grid,
