@@ -142,12 +142,9 @@ def _points(model: nn.Module, shape) -> torch.Tensor:
 
 def point_derivatives(model: nn.Module, shape) -> tuple[torch.Tensor, torch.Tensor]:
     """A point model's signal and derivatives on a grid in one forward-mode pass (the multiscale O-INR's
-    `forward_coords_derivatives`): ``(1, C_out, *shape)``, ``(d, C_out, *shape)`` per unit of [-1, 1]."""
+    `forward_axes`, the grid axis by axis): ``(1, C_out, *shape)``, ``(d, C_out, *shape)`` per unit of [-1, 1]."""
     shape = tuple(int(s) for s in shape)
-    if hasattr(model, "forward_axes"):  # the grid axis by axis
-        return model.forward_axes(grid_axes(shape, next(model.parameters()).device), derivatives=True)
-    out, d = model.forward_coords_derivatives(_points(model, shape))  # (P, C), (d, P, C)
-    return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(len(shape), -1, *shape)
+    return model.forward_axes(grid_axes(shape, next(model.parameters()).device), derivatives=True)
 
 
 def point_autograd(model: nn.Module, shape, eps: float = 1e-5) -> torch.Tensor:

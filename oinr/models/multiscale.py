@@ -243,9 +243,8 @@ class MultiscaleOINR(nn.Module):
                 w = m.weight  # (out, F + C_in)
                 du = d_feats @ w[:, :n_f].T  # (d, P, out)
                 for a in range(self.dims):
-                    lo = n_f + a * band
-                    d_enc = sincos_derivative(enc[:, lo - n_f : lo - n_f + band], self.octaves, 0)  # (P, 2L)
-                    du[a] += d_enc @ w[:, lo : lo + band].T
+                    ch = slice(a * band, (a + 1) * band)  # axis a's channels of the encoding
+                    du[a] += sincos_derivative(enc[:, ch], self.octaves, 0) @ w[:, n_f:][:, ch].T
                 u = m(u)
             elif isinstance(m, nn.Linear):
                 u, du = m(u), du @ m.weight.T
@@ -262,20 +261,17 @@ class MultiscaleOINR(nn.Module):
         shape = tuple(len(x) for x in axes)
         axes = [x.to(self.out.weight) for x in axes]
         x = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, self.dims)  # (P, d)
+        if derivatives and self.interp == "linear":  # its symmetric derivative on the nodes: the point path
+            return _on_grid(*self.forward_coords_derivatives(x), shape=shape)
         feats = self.coarse_features(shape)  # (1, F, *coarse); without a fit grid, this grid defines it
         enc = encode_coords(x, self.octaves) * self._mask(shape).to(x)  # (P, C_in)
-        if self.interp == "linear":  # its symmetric derivative on the nodes comes from the point path
-            if derivatives:
-                out, d = self.forward_coords_derivatives(x)  # (P, C), (d, P, C)
-                return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(self.dims, -1, *shape)
-            return self._read_out(self._sample(feats, x), enc).T.reshape(1, -1, *shape)
-        feats = feats[0]  # (F, *coarse)
-        sampled = sample_axes(feats, axes, self.interp).flatten(1).T  # (P, F)
+        if self.interp == "linear":
+            return _on_grid(self._read_out(self._sample(feats, x), enc), shape=shape)
+        sampled = sample_axes(feats[0], axes, self.interp).flatten(1).T  # (P, F)
         if not derivatives:
-            return self._read_out(sampled, enc).T.reshape(1, -1, *shape)
-        d_feats = torch.stack([sample_axes(feats, axes, self.interp, a).flatten(1).T for a in range(self.dims)])
-        out, d = self._read_out_tangents(sampled, d_feats, enc)  # (P, C), (d, P, C)
-        return out.T.reshape(1, -1, *shape), d.transpose(1, 2).reshape(self.dims, -1, *shape)
+            return _on_grid(self._read_out(sampled, enc), shape=shape)
+        d_feats = torch.stack([sample_axes(feats[0], axes, self.interp, a).flatten(1).T for a in range(self.dims)])
+        return _on_grid(*self._read_out_tangents(sampled, d_feats, enc), shape=shape)
 
     def _sample(self, feats: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """``(1, C, *grid)`` read at points `x` ``(P, d)`` of [-1, 1]^d: ``(P, C)``."""
@@ -291,6 +287,12 @@ class MultiscaleOINR(nn.Module):
     def _at(self, x: torch.Tensor, enc: torch.Tensor, feats: torch.Tensor | None) -> torch.Tensor:
         feats = self.coarse_features() if feats is None else feats
         return self._read_out(self._sample(feats, x), enc)
+
+
+def _on_grid(out: torch.Tensor, d: torch.Tensor | None = None, *, shape):
+    """Per-point ``(P, C)`` (and ``(d, P, C)``) as grids ``(1, C, *shape)`` (and ``(d, C, *shape)``)."""
+    grid = out.T.reshape(1, -1, *shape)
+    return grid if d is None else (grid, d.transpose(1, 2).reshape(d.shape[0], -1, *shape))
 
 
 SETTINGS = {  # header name: default (see 2dimage/train.py for what each does)
