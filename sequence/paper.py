@@ -3,6 +3,7 @@
 [0, 0.1] (the original's np.linspace(0, 0.1, N)), Adam at 1e-3 on 8 frames a step, native resolution.
 The original trains 1000 epochs (passes over all frames); here 1000 steps of 8 frames."""
 
+MODEL = "oinr"  # the conv O-INR with the poster's offsets
 SIZE = 0  # native resolution
 FRAMES = (0, 0)  # every frame
 OCTAVES = 10  # sin/cos octaves per axis (the original's num_sine)

@@ -1,22 +1,27 @@
 """Fit one O-INR to a sequence of frames (a video, or the slices of an MRI volume) and fill in the frames
 it never saw: the paper's video and slice-imputation experiments (Pal et al., ICML 2024, poster).
 
-    python sequence/train.py [sequence/paper.py] [--data=data/ch2_2mm.nii.gz --missing=0.8 --steps=600]
+    python sequence/train.py [sequence/paper.py] [--data=data/ch2_2mm.nii.gz --missing=0.8 --model=multiscale]
 
-All frames share one 2D operator; frame n of N reads the encoding grid plus the offset
-gamma_n = ALPHA + (BETA - ALPHA) * n / N on every sin/cos channel, and a frame left out of training is
-predicted by querying its own gamma_n. Two ways to leave frames out (MODE):
+Frame n of N sits at its true position t_n = -1 + 2 n / (N - 1) along the sequence axis; a frame left out of
+training is read off the fitted function at its own t_n. MODEL picks how (oinr/models/sequence.py):
+frames (default): the 2D multiscale O-INR of one frame told which frame by a code of t_n (CODE: poster,
+position or channels); multiscale: the sequence as a volume over (t, y, x), the 3D multiscale O-INR;
+oinr: the paper's full-resolution conv O-INR with the poster's offsets gamma_n = ALPHA + (BETA - ALPHA) n / N
+(sequence/paper.py). Two ways to leave frames out (MODE):
 
 * frames (video, arrays): train on every FRAME_GAP-th frame, evaluate on the frames in between, beside
   linear blending of the two neighbouring training frames and a SIREN over (x, y, t) with about the
-  same parameter count, fitted for the same wall time. summary.json: psnr_train, psnr_heldout,
-  psnr_heldout_blend, psnr_heldout_siren, frames_per_s; figures/heldout.png.
+  same parameter count and the same (cosine) schedule, fitted for the same wall time. summary.json:
+  psnr_train, psnr_heldout, psnr_heldout_blend, psnr_heldout_siren, frames_per_s; figures/heldout.png.
 * slices (NIfTI): drop the fraction MISSING of the slices along AXIS uniformly (both ends kept), fit
   the rest, and compare the dropped ones with linear and cubic-spline interpolation along the slice
   axis. summary.json: mse_train, mse_test, mse_test_linear, mse_test_cubic; figures/slices.png.
 
 Every MSE and PSNR is on the loader's [0, 1] scale (oinr/data/sequence.py), on the clipped prediction.
-How the offsets work and why BETA is small: RESULTS.md, section "Sequences: the offset note".
+Selection: MODEL, CODE and the settings below were chosen on data that no reported number reads: the first
+24 frames of carphone at gap 2 and the MNI152 template (data/mni152_2mm.nii.gz) at 50 % missing
+(`python bench/sequence.py --select`); the reports read carphone's last 24 frames, bikes and Colin27.
 """
 
 # data
@@ -32,23 +37,34 @@ NORMALISE = "auto"  # auto, dtype, robust (0.5-99.5 percentiles), minmax: see oi
 FRAME_GAP = 2  # frames mode: train on every FRAME_GAP-th frame, hold out the ones between (1: fit all)
 MISSING = 0.8  # slices mode: fraction of the slices dropped, in (0, 1) (the poster: 0.5, 0.66, 0.75, 0.8)
 # encoding
-OCTAVES = 5  # sin/cos octaves per axis; 5 keeps the top one (16 pi) under a 52-64 px grid's Nyquist
-ALPHA = 0.0  # offset of frame 0: gamma_n = ALPHA + (BETA - ALPHA) * n / N
-BETA = 0.3  # offset range BETA - ALPHA spread over the N frames: the smoothness knob, see the note below
-SIGNAL_OFFSETS = True  # the encoding carries per-frame offsets: the first conv keeps its full kernel
+OCTAVES = 5  # sin/cos octaves per axis (each capped below its fit grid's Nyquist rate)
+CODE = "position"  # frames model: poster (gamma_n on every channel), position (t_n, a channel of its own),
+#                    channels (t_n and its sin/cos encoding, capped below the training frames' Nyquist rate)
+CODE_OCTAVES = 2  # channels code: sin/cos octaves of t_n
+CODE_STEP = 0.2  # position / channels codes: the t channel's change from one training frame to the next
+ALPHA = 0.0  # poster offsets (oinr, frames with CODE=poster): gamma_n = ALPHA + (BETA - ALPHA) * n / N
+BETA = 0.3  # poster offsets: the range spread over the N frames (the paper's code: 0.1)
+SIGNAL_OFFSETS = True  # oinr: the encoding carries per-frame offsets, the first conv keeps its full kernel
 # model
-WIDTHS = (32, 32, 32)  # hidden conv widths (the paper's 64-128-256-256-128-64: sequence/paper.py)
-KERNEL = 5  # odd kernel of every conv, the first too; 9 carphone frames, 150 steps: 3 -> 24.7 dB held-out, 5 -> 28.1
+MODEL = "frames"  # frames (2D multiscale + per-frame code), multiscale (3D over t, y, x), oinr (paper.py)
+WIDTHS = (32, 32)  # hidden conv widths (of the coarse operator; the paper's 64-128-256-256-128-64: paper.py)
+KERNEL = 5  # odd kernel of the hidden and output convs
+COARSE = 2  # multiscale models: pixels per coarse cell in the plane
+COARSE_T = 1  # multiscale over (t, y, x): training frames per coarse cell along t
+FEATURES = 16  # multiscale models: channels the coarse operator hands to the pointwise head
+HEAD_WIDTHS = (32,)  # multiscale models: pointwise sine layers
+HEAD_OMEGA = 2.0  # multiscale models: sine frequency of the head's first layer
+INTERP = "bspline"  # multiscale models: coarse features to the points (linear, cubic, bspline)
 BIAS = True  # conv biases
 OMEGA = 1.0  # sine frequency of the hidden activations
-FIRST_OMEGA = 3.0  # first sine frequency (600 steps, 1 -> 3: +2.7 dB held-out on carphone, +0.4 on MRI at 80%)
-INIT = "sine"  # sine: SIREN-style uniform init scaled by OMEGA; default: PyTorch's (the paper's code)
+FIRST_OMEGA = 10.0  # first sine frequency (the 2D image default's)
+INIT = "sine"  # oinr: sine (SIREN-style uniform init scaled by OMEGA) or default (PyTorch's, the paper's code)
 SIREN = True  # frames mode: fit the SIREN (x, y, t) baseline too, for the O-INR's wall time
 LAYERS = 3  # SIREN baseline: hidden layers (its width is matched to the O-INR's parameter count)
 # optim
-STEPS = 600  # Adam steps, each on BATCH frames
-BATCH = 8  # frames per step (one batched pass through the conv stack)
-LR = 1e-2  # learning rate (150 steps on 9 carphone frames: 1e-2 beat 5e-3 by 0.5 dB)
+STEPS = 1500  # Adam steps, each on BATCH frames
+BATCH = 8  # frames per step (one batched pass)
+LR = 1e-2  # learning rate
 SCHEDULE = "cosine"  # constant, cosine or exp decay to LR * FINAL_LR_RATIO at the last step
 WARMUP = 0  # linear warm-up steps
 FINAL_LR_RATIO = 0.01  # end of the decay as a fraction of LR
@@ -56,8 +72,8 @@ SEED = 0  # seeds torch, numpy and python, and the batch order
 DEVICE = "auto"  # auto (CUDA if present), cpu, cuda, cuda:N
 # output
 OUT = "results"  # results root; the run goes to OUT/sequence/<timestamp>/
-LOG_EVERY = 50  # steps between metrics.csv rows (each one a no-grad pass over every frame)
-CKPT_EVERY = 200  # steps between checkpoints (one is always written at the end)
+LOG_EVERY = 100  # steps between metrics.csv rows (each one a no-grad pass over every frame)
+CKPT_EVERY = 500  # steps between checkpoints (one is always written at the end)
 RESUME = ""  # a run folder to continue to STEPS
 PROGRESS = True  # tqdm progress bar
 
@@ -82,16 +98,18 @@ from oinr.fit.timed import timed_fit  # noqa: E402
 from oinr.metrics import mse, psnr_from_mse  # noqa: E402
 from oinr.models.baselines import build_baseline, default_lr, hidden_for_budget  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
-from oinr.models.registry import build_model  # noqa: E402
+from oinr.models.sequence import KINDS, build_sequence, frame_positions, read_frames, set_sequence_grid  # noqa: E402
 from oinr.plots import curves, strip  # noqa: E402
 
 
 def main():
     cfg = configure(globals())
     check(MODE in ("auto", "frames", "slices"), f"--mode must be auto, frames or slices, got {MODE!r}")
+    check(MODEL in KINDS, f"--model must be one of {', '.join(KINDS)} for a sequence, got {MODEL!r}")
     check(BATCH > 0, f"--batch must be > 0, got {BATCH}")
     check(0.0 < MISSING < 1.0, f"--missing must be a fraction in (0, 1), got {MISSING}")
-    check(SIGNAL_OFFSETS, "--signal_offsets must stay true: the frames are told apart by their offsets")
+    check(COARSE_T >= 1, f"--coarse_t must be >= 1, got {COARSE_T}")
+    check(MODEL != "oinr" or SIGNAL_OFFSETS, "--signal_offsets must stay true: the frames are told apart by offsets")
     # data: (T, C, H, W) in [0, 1]
     path = check_file(DATA, "sequence", "a video, a (T, H, W[, C]) .npy/.npz array or a .nii(.gz) volume")
     mode = MODE if MODE != "auto" else ("slices" if sequence_kind(path) == "nifti" else "frames")
@@ -99,28 +117,29 @@ def main():
     frames = seq.frames
     t, c, h, w = frames.shape
     train, test = heldout_split(t, FRAME_GAP) if mode == "frames" else missing_split(t, MISSING)
-    gammas = frame_offsets(t, ALPHA, BETA)  # (T,)
+    poster = MODEL == "oinr" or (MODEL == "frames" and CODE == "poster")
+    z = frame_offsets(t, ALPHA, BETA) if poster else frame_positions(t)  # (T,): what tells frame n apart
 
     # model
     device = setup(cfg)
-    model = build_model(cfg, 2, c, "oinr").to(device)
+    model = build_sequence(cfg, c, len(train)).to(device)
+    set_sequence_grid(model, MODEL, len(train), (h, w))
     run, ckpt = open_run(cfg, "sequence", device)
     what = f"{len(train)} training + {len(test)} held-out {'frames' if mode == 'frames' else 'slices'}"
     print(f"{seq.kind} {path}: {t} frames of {c}x{h}x{w} ({seq.normalisation} to [0, 1]), {what}; "
-          f"O-INR {n_params(model)} parameters on {device}")  # fmt: skip
+          f"{MODEL} O-INR {n_params(model)} parameters on {device}")  # fmt: skip
     y = (frames * 2 - 1).to(device)  # (T, C, H, W) on the network's [-1, 1] scale
-    g = gammas.to(device)
+    z = z.to(device)
 
     def predict(m, idx, chunk=BATCH):  # frames `idx` in [0, 1], (len(idx), C, H, W), without gradient
         with torch.no_grad():
-            out = [m(m.make_input((h, w), offset=g[idx[i : i + chunk]])) for i in range(0, len(idx), chunk)]
+            out = [read_frames(m, MODEL, z[idx[i : i + chunk]], (h, w)) for i in range(0, len(idx), chunk)]
         return to_unit(torch.cat(out))
 
     # fit: each step one batch of training frames through the shared operator
     def loss_fn(m, step):
         idx = batch_at(train, step, BATCH, SEED)
-        grid = m.make_input((h, w), offset=g[idx])  # (B, C_in, H, W): the encoding plus each frame's gamma
-        return torch.mean((m(grid) - y[idx]) ** 2)
+        return torch.mean((read_frames(m, MODEL, z[idx], (h, w)) - y[idx]) ** 2)
 
     def evaluate(m, loss):
         row = {"mse_train": mse(predict(m, train), frames[train].to(device))}
@@ -130,8 +149,9 @@ def main():
 
     columns = ["step", "time_s", "loss", "lr", "mse_train", "mse_test", "psnr_train", "psnr_test"]
     meta = {"experiment": "sequence", "dims": 2, "out_channels": c, "shape": [h, w], "output": "pm1",
-            "value_range": list(seq.value_range), "offsets": gammas.tolist(), "train": train, "test": test}  # fmt: skip
-    res = fit(model, loss_fn, fit_config(cfg, LR, f"oinr {t}x{h}x{w}"), evaluate=evaluate, run=run, config=cfg,
+            "value_range": list(seq.value_range), "offsets": z.tolist(), "train": train, "test": test,
+            "model": MODEL}  # fmt: skip
+    res = fit(model, loss_fn, fit_config(cfg, LR, f"{MODEL} {t}x{h}x{w}"), evaluate=evaluate, run=run, config=cfg,
               resume=ckpt, columns=columns, meta=meta)  # fmt: skip
     frames_per_s = res.steps * min(BATCH, len(train)) / max(res.wall_time_s, 1e-9)
     print(f"O-INR: {res.steps} steps in {res.wall_time_s:.1f} s, {frames_per_s:.1f} training frames/s")
@@ -145,12 +165,11 @@ def main():
     for m, name in [("train", "train"), ("test", "heldout"), ("test_linear", "heldout_blend"),
                     ("test_cubic", "heldout_cubic")]:  # fmt: skip
         summary[f"psnr_{name}"] = psnr_from_mse(summary[f"mse_{m}"])
-    panels = {"truth": truth, "O-INR": pred_test, "linear" if mode == "slices" else "blend": linear}
-    if mode == "slices":
-        panels["cubic"] = cubic
-    elif SIREN and test:
+    panels = {"truth": truth, "O-INR": pred_test, "linear" if mode == "slices" else "blend": linear, "cubic": cubic}
+    if SIREN and test:
         siren_pred, siren_info = fit_siren(frames, train, test, n_params(model), res.wall_time_s, device)
-        summary["psnr_heldout_siren"] = psnr_from_mse(mse(siren_pred, truth))
+        summary["mse_test_siren"] = mse(siren_pred, truth)
+        summary["psnr_heldout_siren"] = psnr_from_mse(summary["mse_test_siren"])
         summary.update(siren_info)
         panels["SIREN"] = siren_pred
 
@@ -165,15 +184,16 @@ def main():
     curves(run / "metrics.csv", run / "figures" / "curves.png", keys=("loss", "psnr_train", "psnr_test"),
            title=path.name)  # fmt: skip
     finish(run, **summary, frames_per_s=frames_per_s, n_params=n_params(model), steps=res.steps,
-           wall_time_s=res.wall_time_s, device=str(device), model="oinr", mode=mode, data=str(DATA),
-           frames=t, size=[h, w], channels=c, n_train=len(train), n_test=len(test),
+           wall_time_s=res.wall_time_s, device=str(device), model=MODEL, code=CODE if MODEL == "frames" else None,
+           mode=mode, data=str(DATA), frames=t, size=[h, w], channels=c, n_train=len(train), n_test=len(test),
            normalisation=seq.normalisation, missing=MISSING if mode == "slices" else None,
            frame_gap=FRAME_GAP if mode == "frames" else None)  # fmt: skip
 
 
 def fit_siren(frames, train, test, budget, seconds, device):
     """SIREN over (x, y, t) with about `budget` parameters, fitted to the training frames (BATCH a step) for
-    `seconds` of wall time under the shared timed fit; returns (held-out frames in [0, 1], its summary)."""
+    `seconds` of wall time under the shared timed fit (cosine decay over its planned steps, as the O-INR's
+    schedule); returns (held-out frames in [0, 1], its summary)."""
     t, c, h, w = frames.shape
     hidden = hidden_for_budget("siren", 3, c, LAYERS, budget)
     torch.manual_seed(SEED)

@@ -43,9 +43,19 @@ from oinr.models.interp import KINDS, sample_axes, sample_points
 _MODE = {1: "linear", 2: "bilinear", 3: "trilinear"}
 
 
-def coarse_shape(shape: Sequence[int], factor: int) -> tuple[int, ...]:
-    """The coarse grid for a fine grid `shape`: spacing about `factor` fine cells, both ends on [-1, 1]."""
-    return tuple(max(2, math.ceil((int(n) - 1) / factor) + 1) for n in shape)
+def coarse_shape(shape: Sequence[int], factor) -> tuple[int, ...]:
+    """The coarse grid for a fine grid `shape`: spacing about `factor` fine cells (an int, or one per axis),
+    both ends on [-1, 1]."""
+    factors = per_axis(factor, len(shape))
+    return tuple(max(2, math.ceil((int(n) - 1) / f) + 1) for n, f in zip(shape, factors))
+
+
+def per_axis(factor, dims: int) -> tuple[int, ...]:
+    """A coarse factor as one int per axis (an int serves every axis)."""
+    factors = tuple(factor) if isinstance(factor, (tuple, list)) else (factor,) * dims
+    if len(factors) != dims or any(int(f) != f or f < 1 for f in factors):
+        raise ValueError(f"the coarse factor must be an int >= 1 or {dims} of them, got {factor!r}")
+    return tuple(int(f) for f in factors)
 
 
 class MultiscaleOINR(nn.Module):
@@ -55,7 +65,8 @@ class MultiscaleOINR(nn.Module):
         out_channels: channels of the signal.
         dims: spatial axes (1, 2 or 3).
         octaves: sin/cos octaves of both encodings (each capped below its own grid's Nyquist rate).
-        coarse: fine cells per coarse cell along each axis (1: the coarse grid is the fine one).
+        coarse: fine cells per coarse cell along each axis (1: the coarse grid is the fine one), an int or one
+            per axis (a sequence fitted as a volume: one along time, COARSE in the plane).
         widths, kernel_size, omega, first_omega, bias: the coarse conv operator's (see `OINR`; its
             first conv is 1 x 1, see `OINR.first_kernel_size`).
         features: channels the coarse operator hands to the head.
@@ -63,6 +74,8 @@ class MultiscaleOINR(nn.Module):
         head_omega: sine frequency of the head's first layer (its later ones use `omega`).
         interp: how the coarse features reach the points: linear (d-linear: the derivative jumps at every
             coarse node), cubic (Keys' cubic, PyTorch's bicubic: C1) or bspline (the cubic B-spline: C2).
+        code_channels: extra input channels of both the coarse operator and the head, constant over the grid
+            (a per-signal code: `oinr.models.sequence.FrameOINR`); 0 for a single signal.
     """
 
     def __init__(
@@ -80,19 +93,21 @@ class MultiscaleOINR(nn.Module):
         head_omega: float = 1.0,
         bias: bool = True,
         interp: str = "linear",
+        code_channels: int = 0,
     ):
         super().__init__()
-        if int(coarse) != coarse or coarse < 1:
-            raise ValueError(f"the coarse factor must be an int >= 1, got {coarse!r}")
+        factors = per_axis(coarse, dims)
         if features < 1 or (head_widths and min(head_widths) < 1):
             raise ValueError(f"features and head widths must be positive, got {features}, {tuple(head_widths)}")
         if interp not in KINDS:
             raise ValueError(f"interp must be one of {', '.join(KINDS)}, got {interp!r}")
-        self.dims, self.octaves, self.coarse, self.interp = dims, int(octaves), int(coarse), interp
-        self.noise_channels = 0
-        self.operator = OINR(None, features, widths, kernel_size, dims, bias=bias, omega=omega, octaves=octaves,
+        self.dims, self.octaves, self.interp = dims, int(octaves), interp
+        self.coarse = factors[0] if len(set(factors)) == 1 else factors  # an int where every axis shares it
+        self.noise_channels, self.code_channels = 0, int(code_channels)
+        n_in = n_channels(dims, octaves) + self.code_channels
+        self.operator = OINR(n_in, features, widths, kernel_size, dims, bias=bias, omega=omega, octaves=octaves,
                              first_omega=first_omega, first_kernel_size=1)  # fmt: skip
-        sizes = [features + n_channels(dims, octaves), *head_widths]
+        sizes = [features + n_in, *head_widths]
         head: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
             head += [nn.Linear(a, b), Sine(head_omega if i == 0 else omega)]
@@ -143,7 +158,8 @@ class MultiscaleOINR(nn.Module):
 
     def receptive_radius(self) -> int:
         """Fine cells from the border within which the coarse convs' zero padding reaches the signal."""
-        return self.operator.receptive_radius() * self.coarse + self.coarse
+        c = max(per_axis(self.coarse, self.dims))
+        return self.operator.receptive_radius() * c + c
 
     def coarse_features(self, shape=None) -> torch.Tensor:
         """The coarse operator's output ``(1, features, *coarse_shape(fit grid))`` (without a fit grid: `shape`'s)."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from oinr.errors import UserError
-from oinr.models import baselines, continuous, conv, cz, hashgrid, multiscale
+from oinr.models import baselines, continuous, conv, cz, hashgrid, multiscale, sequence
 from oinr.models.header import header_lr
 
 
@@ -43,6 +43,8 @@ TABLE: dict[str, ModelEntry] = {
                        summary="conv + sine operator on a sin/cos encoding grid (the paper's)"),
     "multiscale": ModelEntry(multiscale.build_from_header, header_lr, multiscale.SETTINGS,
                              summary="coarse conv + sine operator, d-linear interpolation, pointwise sine head"),
+    "frames": ModelEntry(sequence.build_from_header, header_lr, sequence.SETTINGS, dims=(2,),
+                         summary="multiscale O-INR of one frame told which by a code of its position (sequences)"),
     "continuous": ModelEntry(continuous.build_from_header, header_lr, continuous.SETTINGS,
                              summary="continuous-kernel (ckconv) operator, resolution-free"),
     "cz": ModelEntry(cz.build_cz, header_lr, cz.SETTINGS,
