@@ -6,8 +6,8 @@ Two parts, on disjoint data:
 
 * ``--select=true``: the ablation the defaults were chosen on, on data no report reads: carphone's first
   24 frames at gap 2 and the MNI152 template (data/mni152_2mm.nii.gz) at 50 % missing. Every variant of
-  VARIANTS runs for about SECONDS of training (its steps planned from a probe of its step time), so the
-  rows compare at equal time.
+  VARIANTS trains for SECONDS under the shared timed fit (oinr/fit/timed.py), in this process: the rows
+  compare at equal training time.
 * the report (default): sequence/train.py's defaults, unchanged, on carphone's last 24 frames and the first
   shot of bikes (frames 0-29; a cut follows) at frame gaps 2, 4 and 8, and on Colin27 (data/ch2_2mm.nii.gz)
   at 50 / 66 / 75 / 80 % missing.
@@ -19,7 +19,7 @@ stays under OUT/sequence/.
 """
 
 SELECT = False  # True: the ablation on the selection data; False: the report rows
-SECONDS = 45.0  # --select: training seconds per variant (its STEPS planned from a probe)
+SECONDS = 40.0  # --select: training seconds per variant (the shared timed fit)
 VARIANTS = (
     "frames-position",
     "frames-position-0.05",
@@ -27,12 +27,14 @@ VARIANTS = (
     "frames-poster",
     "frames-channels",
     "multiscale",
+    "multiscale-c4",
     "conv-poster",
 )  # see SETTINGS
 REPORT_VIDEOS = (("data/carphone_48.mp4", (24, 48)), ("data/bikes_48.mp4", (0, 30)))  # (clip, frames)
 GAPS = (2, 4, 8)  # frame gaps of the video rows
 REPORT_VOLUMES = ("data/ch2_2mm.nii.gz",)
 FRACTIONS = (0.5, 0.66, 0.75, 0.8)  # missing fractions of the slice rows
+VOLUME_FRACTIONS = (0.5, 0.8)  # the volume model (MODEL=multiscale, the select's settings) beside, at these
 SELECT_VIDEO = ("data/carphone_48.mp4", (0, 24), 2)  # (clip, frames, gap) the video settings were chosen on
 SELECT_VOLUME = ("data/mni152_2mm.nii.gz", 0.5)  # (volume, missing) the slice settings were chosen on
 SIREN = True  # the SIREN (x, y, t) column (doubles the time)
@@ -46,12 +48,23 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.data.sequence import batch_at, heldout_split, load_sequence, missing_split  # noqa: E402
+from oinr.data.sequence import (  # noqa: E402
+    batch_at,
+    frame_inputs,
+    heldout_split,
+    interpolate_frames,
+    load_sequence,
+    missing_split,
+)
+from oinr.encoding import to_unit  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.experiment import check  # noqa: E402
-from oinr.fit.runs import atomic_write  # noqa: E402
-from oinr.models.sequence import build_sequence, frame_positions, read_frames, set_sequence_grid  # noqa: E402
+from oinr.fit.runs import atomic_write, seed_everything  # noqa: E402
+from oinr.fit.timed import timed_fit  # noqa: E402
+from oinr.metrics import mse, psnr_from_mse  # noqa: E402
+from oinr.models.conv import n_params  # noqa: E402
+from oinr.models.sequence import build_sequence, read_frames, set_sequence_grid  # noqa: E402
 from oinr.paths import REPO_ROOT  # noqa: E402
 
 SCRIPT = REPO_ROOT / "sequence" / "train.py"
@@ -63,6 +76,7 @@ SETTINGS = {  # variant: its command-line settings on top of sequence/train.py's
     "frames-poster": {"MODEL": "frames", "CODE": "poster"},  # the poster's gamma_n on every channel
     "frames-channels": {"MODEL": "frames", "CODE": "channels"},  # t_n and its sin/cos encoding
     "multiscale": {"MODEL": "multiscale", "KERNEL": 3},  # the volume over (t, y, x) (3^3 kernels)
+    "multiscale-c4": {"MODEL": "multiscale", "KERNEL": 3, "COARSE": 4, "FEATURES": 32, "HEAD_WIDTHS": (64,)},
     "conv-poster": {"MODEL": "oinr", "WIDTHS": (32, 32, 32), "FIRST_OMEGA": 3.0},  # the previous default
 }
 
@@ -82,27 +96,36 @@ def run(args: list[str]) -> dict:
     return json.loads((folder / "summary.json").read_text()) | {"run": str(folder)}
 
 
-def planned_steps(cfg: dict, data: str, frames, split, seconds: float) -> int:
-    """Steps of variant header `cfg` that take about `seconds` on `data` (a probe of 3 steps after 1)."""
-    seq = load_sequence(REPO_ROOT / data, frames, cfg["SIZE"])
-    t, c, h, w = seq.frames.shape
-    train, _ = split(t)
-    torch.manual_seed(0)
+def select_row(name: str, data: str, frames, split: str, value) -> dict:
+    """Variant `name` fitted for SECONDS under the shared timed fit (oinr.fit.timed: warm-up and probe off the
+    clock, cosine decay over the planned steps, a hard stop) on `data`, split by gap or missing fraction."""
+    cfg = {**DEFAULT, **SETTINGS[name]}
+    seq = load_sequence(REPO_ROOT / data, frames, cfg["SIZE"], cfg["AXIS"])
+    fr = seq.frames
+    t, c, h, w = fr.shape
+    train, test = heldout_split(t, value) if split == "gap" else missing_split(t, value)
+    seed_everything(cfg["SEED"])
+    kind = cfg["MODEL"]
     model = build_sequence(cfg, c, len(train))
-    set_sequence_grid(model, cfg["MODEL"], len(train), (h, w))
-    z = frame_positions(t) if cfg["MODEL"] != "oinr" and cfg.get("CODE") != "poster" else torch.arange(t) / t
-    y = seq.frames * 2 - 1
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    times = []
-    for step in range(4):
-        idx = batch_at(train, step, cfg["BATCH"], 0)
-        start = time.perf_counter()
-        loss = torch.mean((read_frames(model, cfg["MODEL"], z[idx], (h, w)) - y[idx]) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - start)
-    return max(10, int(seconds / (sum(times[1:]) / 3)))
+    set_sequence_grid(model, kind, len(train), (h, w))
+    z, y = frame_inputs(cfg, t), fr * 2 - 1
+
+    def loss_fn(m, step):
+        idx = batch_at(train, step, cfg["BATCH"], cfg["SEED"])
+        return torch.mean((read_frames(m, kind, z[idx], (h, w)) - y[idx]) ** 2)
+
+    res = timed_fit(model, cfg["LR"], seconds=SECONDS, threshold=None, loss_fn=loss_fn)
+    with torch.no_grad():
+        pred = {k: to_unit(torch.cat([read_frames(model, kind, z[idx[i : i + 8]], (h, w))
+                for i in range(0, len(idx), 8)])) for k, idx in (("train", train), ("test", test))}  # fmt: skip
+    r = {"mse_train": mse(pred["train"], fr[train]), "mse_test": mse(pred["test"], fr[test])}
+    for k in ("linear", "cubic"):
+        r[f"mse_test_{k}"] = mse(interpolate_frames(fr, train, test, k), fr[test])
+    names = {"train": "train", "test": "heldout", "test_linear": "heldout_blend", "test_cubic": "heldout_cubic"}
+    r |= {f"psnr_{v}": psnr_from_mse(r[f"mse_{k}"]) for k, v in names.items()}
+    mode = "frames" if split == "gap" else "slices"
+    return {"variant": name, "data": Path(data).name, "mode": mode, "frame_gap": value, "missing": value,
+            "n_params": n_params(model), "steps": res["steps"], "wall_time_s": res["seconds"], **r}  # fmt: skip
 
 
 def select_rows(variants) -> list[dict]:
@@ -110,16 +133,9 @@ def select_rows(variants) -> list[dict]:
     volume, missing = SELECT_VOLUME
     rows = []
     for name in variants:
-        cfg = {**DEFAULT, **SETTINGS[name]}
-        flags = [flag(k, v) for k, v in SETTINGS[name].items()]
-        for data, rng, extra, split in [
-            (video, frames, [flag("frame_gap", gap), flag("frames", frames)], lambda t: heldout_split(t, gap)),
-            (volume, (0, 0), [flag("missing", missing)], lambda t: missing_split(t, missing)),
-        ]:
-            steps = planned_steps(cfg, data, rng, split, SECONDS)
-            s = run([f"--data={data}", *flags, *extra, f"--steps={steps}", f"--siren={SIREN and data == video}"])
-            rows.append({"variant": name, "data": Path(data).name, **s})
-            print(line(rows[-1]), flush=True)
+        for row in (select_row(name, video, frames, "gap", gap), select_row(name, volume, (0, 0), "missing", missing)):
+            rows.append(row)
+            print(line(row), flush=True)
     return rows
 
 
@@ -134,6 +150,11 @@ def report_rows() -> list[dict]:
         for fraction in FRACTIONS:
             s = run([f"--data={data}", flag("missing", fraction), f"--siren={SIREN}"])
             rows.append({"variant": "default", "data": Path(data).name, **s})
+            print(line(rows[-1]), flush=True)
+        for fraction in VOLUME_FRACTIONS:
+            flags = [flag(k, v) for k, v in SETTINGS["multiscale"].items()]
+            s = run([f"--data={data}", *flags, flag("missing", fraction), "--siren=false"])
+            rows.append({"variant": "volume (multiscale)", "data": Path(data).name, **s})
             print(line(rows[-1]), flush=True)
     return rows
 
@@ -169,7 +190,7 @@ def main():
     text = "\n".join([HEAD, *map(line, rows)]) + "\n"
     out = Path(OUT) / "bench" / f"sequence{'-select' if SELECT else ''}-{time.strftime('%Y%m%d-%H%M%S')}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, text)
+    atomic_write(out, lambda f: f.write(text.encode()))
     print(out)
 
 

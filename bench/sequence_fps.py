@@ -1,4 +1,4 @@
-"""Benchmark: training frames per second of the sequence O-INR (sequence/train.py's header), batched
+"""Benchmark: training frames per second of the sequence O-INR (sequence/train.py's MODEL and header), batched
 against one frame per step, for the default setting and the paper preset (sequence/paper.py).
 
 Each setting trains a few Adam steps on the shipped carphone clip: BATCH frames through the conv stack
@@ -18,12 +18,12 @@ import time  # noqa: E402
 
 import torch  # noqa: E402
 
-from oinr.data.sequence import frame_offsets, load_sequence  # noqa: E402
+from oinr.data.sequence import frame_inputs, load_sequence  # noqa: E402
 from oinr.errors import cli  # noqa: E402
 from oinr.fit.config import configure, script_defaults  # noqa: E402
 from oinr.fit.runs import pick_device  # noqa: E402
 from oinr.models.conv import n_params  # noqa: E402
-from oinr.models.registry import build_model  # noqa: E402
+from oinr.models.sequence import build_sequence, read_frames, set_sequence_grid  # noqa: E402
 from oinr.paths import REPO_ROOT  # noqa: E402
 
 SCRIPT = REPO_ROOT / "sequence" / "train.py"
@@ -34,15 +34,16 @@ def frames_per_s(cfg: dict, device, steps: int) -> tuple[float, float, int, tupl
     seq = load_sequence(REPO_ROOT / cfg["DATA"], cfg["FRAMES"], cfg["SIZE"])
     t, c, h, w = seq.frames.shape
     b = min(cfg["BATCH"], t)
-    with contextlib.redirect_stdout(io.StringIO()):  # the first-kernel note
-        model = build_model(cfg, 2, c, "oinr").to(device)
+    with contextlib.redirect_stdout(io.StringIO()):  # the conv O-INR's first-kernel note
+        model = build_sequence(cfg, c, t).to(device)
+    set_sequence_grid(model, cfg["MODEL"], t, (h, w))
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    g = frame_offsets(t, cfg["ALPHA"], cfg["BETA"]).to(device)
+    g = frame_inputs(cfg, t).to(device)
     y = seq.frames[:b].to(device) * 2 - 1  # (B, C, H, W)
 
     def step(idx):
         opt.zero_grad(set_to_none=True)
-        loss = torch.mean((model(model.make_input((h, w), offset=g[idx])) - y[idx]) ** 2)
+        loss = torch.mean((read_frames(model, cfg["MODEL"], g[idx], (h, w)) - y[idx]) ** 2)
         loss.backward()
         opt.step()
 

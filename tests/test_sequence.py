@@ -220,6 +220,9 @@ def _bad(tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((1, 16, 16), np.uint8))
     _nifti(tmp_path / "four.nii.gz", np.zeros((10, 10, 10, 3), np.float32) + np.arange(3))
     _nifti(tmp_path / "vol.nii.gz", _volume((12, 12, 12)))
+    holes = _volume((12, 12, 12))
+    holes[3, 4, 5] = np.nan
+    _nifti(tmp_path / "nan.nii.gz", holes)
     return tmp_path
 
 
@@ -234,6 +237,10 @@ def _bad(tmp_path):
         (["--data={d}/vol.nii.gz", "--missing=1.5"], "--missing"),
         (["--data={d}/vol.nii.gz", "--missing=0"], "--missing"),
         (["--data={d}/vol.nii.gz", "--axis=3"], "--axis"),
+        (["--data={d}/nan.nii.gz"], "NaN"),
+        (["--data={d}/vol.nii.gz", "--model=siren"], "--model"),
+        (["--data={d}/vol.nii.gz", "--model=frames", "--code=bogus"], "frame code"),
+        (["--data={d}/vol.nii.gz", "--model=multiscale", "--coarse_t=0"], "--coarse_t"),
     ],
 )
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, args, message):

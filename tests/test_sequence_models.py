@@ -12,6 +12,7 @@ import scripts
 import torch
 from scripts import run_folder
 
+from oinr.data.sequence import frame_positions
 from oinr.encoding import axis_coords, encode_grid
 from oinr.errors import UserError
 from oinr.models.multiscale import MultiscaleOINR, coarse_shape
@@ -19,7 +20,6 @@ from oinr.models.sequence import (
     FrameOINR,
     build_sequence,
     code_octaves_for,
-    frame_positions,
     read_frames,
     set_sequence_grid,
 )

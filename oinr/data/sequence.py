@@ -233,6 +233,19 @@ def frame_offsets(n_frames: int, alpha: float, beta: float) -> torch.Tensor:
     return (alpha + (beta - alpha) * n / n_frames).float()
 
 
+def frame_positions(n_frames: int) -> torch.Tensor:
+    """t_n of frames 0..N-1: their true positions on [-1, 1] along the sequence axis (``(N,)``)."""
+    return torch.linspace(-1.0, 1.0, n_frames) if n_frames > 1 else torch.zeros(1)
+
+
+def frame_inputs(cfg: dict, n_frames: int) -> torch.Tensor:
+    """What tells frame n of a sequence apart for the model of header `cfg` ``(N,)``: the poster's offsets
+    gamma_n = ALPHA + (BETA - ALPHA) n / N for the conv O-INR and the poster code, t_n otherwise."""
+    if cfg["MODEL"] == "oinr" or (cfg["MODEL"] == "frames" and cfg.get("CODE") == "poster"):
+        return frame_offsets(n_frames, cfg.get("ALPHA", 0.0), cfg.get("BETA", 0.3))
+    return frame_positions(n_frames)
+
+
 def heldout_split(n_frames: int, gap: int) -> tuple[list[int], list[int]]:
     """Train on frames 0, gap, 2 gap, ...; hold out the frames strictly between two training frames.
 

@@ -104,11 +104,6 @@ def code_octaves_for(n_train: int, octaves: int) -> int:
     return max(0, min(int(octaves), max_octaves(n_train)))
 
 
-def frame_positions(n_frames: int) -> torch.Tensor:
-    """t_n of frames 0..N-1: their true positions on [-1, 1] along the sequence axis (``(N,)``)."""
-    return axis_coords(n_frames) if n_frames > 1 else torch.zeros(1)
-
-
 def read_frames(model, kind: str, z: torch.Tensor, shape) -> torch.Tensor:
     """Frames ``(B, C_out, H, W)`` on the network's scale for per-frame inputs `z` ``(B,)`` (gamma_n for the
     conv O-INR and the poster code, t_n otherwise) of a model of `kind` (`KINDS`)."""
