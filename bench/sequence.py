@@ -21,9 +21,11 @@ stays under OUT/sequence/.
 SELECT = False  # True: the ablation on the selection data; False: the report rows
 SECONDS = 40.0  # --select: training seconds per variant (the shared timed fit)
 VARIANTS = (
-    "frames-position",
+    "frames-position-0.2",
     "frames-position-0.05",
     "frames-position-0.1",
+    "frames-k3",
+    "frames-c4",
     "frames-poster",
     "frames-channels",
     "multiscale",
@@ -35,6 +37,7 @@ GAPS = (2, 4, 8)  # frame gaps of the video rows
 REPORT_VOLUMES = ("data/ch2_2mm.nii.gz",)
 FRACTIONS = (0.5, 0.66, 0.75, 0.8)  # missing fractions of the slice rows
 VOLUME_FRACTIONS = (0.5, 0.8)  # the volume model (MODEL=multiscale, the select's settings) beside, at these
+VOLUME_STEPS = 200  # its steps (about 0.2 s each on 2 cores: some 40 s, the default's O-INR + SIREN time)
 SELECT_VIDEO = ("data/carphone_48.mp4", (0, 24), 2)  # (clip, frames, gap) the video settings were chosen on
 SELECT_VOLUME = ("data/mni152_2mm.nii.gz", 0.5)  # (volume, missing) the slice settings were chosen on
 SIREN = True  # the SIREN (x, y, t) column (doubles the time)
@@ -70,9 +73,18 @@ from oinr.paths import REPO_ROOT  # noqa: E402
 SCRIPT = REPO_ROOT / "sequence" / "train.py"
 DEFAULT = script_defaults(SCRIPT)
 SETTINGS = {  # variant: its command-line settings on top of sequence/train.py's header
-    "frames-position": {"MODEL": "frames", "CODE": "position"},  # t_n as a channel of its own (CODE_STEP 0.2)
+    "frames-position-0.2": {"MODEL": "frames", "CODE": "position", "CODE_STEP": 0.2},  # t_n, a channel of its own
     "frames-position-0.05": {"MODEL": "frames", "CODE": "position", "CODE_STEP": 0.05},  # smoother along t
-    "frames-position-0.1": {"MODEL": "frames", "CODE": "position", "CODE_STEP": 0.1},
+    "frames-position-0.1": {"MODEL": "frames", "CODE": "position", "CODE_STEP": 0.1},  # the default
+    "frames-k3": {"MODEL": "frames", "CODE": "position", "CODE_STEP": 0.1, "KERNEL": 3},  # cheaper steps
+    "frames-c4": {
+        "MODEL": "frames",
+        "CODE": "position",
+        "CODE_STEP": 0.1,
+        "COARSE": 4,
+        "FEATURES": 32,
+        "HEAD_WIDTHS": (64,),
+    },  # a coarser operator, a wider head  # fmt: skip
     "frames-poster": {"MODEL": "frames", "CODE": "poster"},  # the poster's gamma_n on every channel
     "frames-channels": {"MODEL": "frames", "CODE": "channels"},  # t_n and its sin/cos encoding
     "multiscale": {"MODEL": "multiscale", "KERNEL": 3},  # the volume over (t, y, x) (3^3 kernels)
@@ -153,7 +165,7 @@ def report_rows() -> list[dict]:
             print(line(rows[-1]), flush=True)
         for fraction in VOLUME_FRACTIONS:
             flags = [flag(k, v) for k, v in SETTINGS["multiscale"].items()]
-            s = run([f"--data={data}", *flags, flag("missing", fraction), "--siren=false"])
+            s = run([f"--data={data}", *flags, flag("missing", fraction), "--siren=false", f"--steps={VOLUME_STEPS}"])
             rows.append({"variant": "volume (multiscale)", "data": Path(data).name, **s})
             print(line(rows[-1]), flush=True)
     return rows
